@@ -1,0 +1,1 @@
+"""Flow and counter ingest: collector, decoders, enrichment, counters."""
