@@ -149,6 +149,44 @@ UNKNOWN_MACS = pa.schema(
     ]
 )
 
+# Counter hygiene output (ingest/counters/hygiene.py): one row per port and 5-minute interval,
+# every interval of the period present (gaps explicit). Bytes are whole numbers: a delta spanning
+# several intervals is split by time overlap with largest-remainder rounding, so sums are exact.
+PORT_RATES_5MIN = pa.schema(
+    [
+        ("interval_start", TS),
+        ("port_id", pa.string()),  # member port or border-router port id from the configuration
+        ("device_id", pa.string()),
+        ("ifindex", pa.int64()),
+        ("speed_mbps", pa.int64()),
+        ("in_bytes", pa.int64()),  # null when the interval has no trustworthy rate
+        ("out_bytes", pa.int64()),
+        ("in_packets", pa.int64()),
+        ("out_packets", pa.int64()),
+        ("in_bps", pa.float64()),  # in_bytes * 8 / 300
+        ("out_bps", pa.float64()),
+        ("is_trusted", pa.bool_()),  # a rate fit for billing
+        ("is_gap", pa.bool_()),  # no usable delta covers this interval
+        ("is_failed_read", pa.bool_()),  # a failed poll bounds this interval
+        ("is_reset", pa.bool_()),  # counter reset / reboot: delta discarded
+        ("is_wrap", pa.bool_()),  # 32-bit wrap corrected
+        ("is_over_speed", pa.bool_()),  # rate above port speed: excluded
+        ("source", pa.string()),  # which raw source the rate came from (snmp | import | sflow)
+    ]
+)
+
+# Outages from the same polls: oper status down and device unreachable are kept apart.
+PORT_OUTAGES = pa.schema(
+    [
+        ("port_id", pa.string()),
+        ("device_id", pa.string()),
+        ("cause", pa.string()),  # oper_down | unreachable
+        ("start_at", TS),
+        ("end_at", TS),  # null while ongoing
+        ("duration_s", pa.int64()),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "flows": FLOWS,
     "member_matrix": MEMBER_MATRIX,
@@ -156,6 +194,8 @@ TABLES: dict[str, pa.Schema] = {
     "flow_loss": FLOW_LOSS,
     "quarantine": QUARANTINE,
     "unknown_macs": UNKNOWN_MACS,
+    "port_rates_5min": PORT_RATES_5MIN,
+    "port_outages": PORT_OUTAGES,
 }
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._=-]+$")
@@ -168,7 +208,9 @@ def partition_dir(lake: Path, table: str, day: dt.date, hour: int | None = None)
     return path
 
 
-def write_part(lake: Path, table: str, batch: pa.Table, day: dt.date, key: str, hour: int | None = None) -> Path:
+def write_part(
+    lake: Path, table: str, batch: pa.Table, day: dt.date, key: str, hour: int | None = None
+) -> Path:
     """Write one part file atomically (temp file, fsync, rename) and return its path.
 
     The same (table, day, hour, key) always maps to the same file, so a re-run replaces it.
