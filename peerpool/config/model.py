@@ -46,6 +46,7 @@ class SnmpSettings:
     priv_key_env: str = ""  # v3: env var holding the privacy key
     timeout_s: float = 2.0
     retries: int = 2
+    profile: str = ""  # name of the [snmp.<name>] table it was read from ("" when built in code)
 
 
 @dataclass(frozen=True)
