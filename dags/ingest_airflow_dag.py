@@ -31,7 +31,9 @@ from peerpool_common import DEFAULT_ARGS, iso, notify_failure, run_peerpool, set
 )
 def peerpool_ingest() -> None:
     @task(outlets=[FLOWS])
-    def decode_spool(data_interval_start: dt.datetime | None = None, data_interval_end: dt.datetime | None = None) -> str:
+    def decode_spool(
+        data_interval_start: dt.datetime | None = None, data_interval_end: dt.datetime | None = None
+    ) -> str:
         return run_peerpool(
             "decode",
             "--spool", setting("PEERPOOL_SPOOL"),

@@ -92,5 +92,5 @@ def notify_failure(context: dict[str, Any]) -> None:
             from airflow.utils.email import send_email
 
             send_email(address, f"peerpool: {message['dag_id']}.{message['task_id']} failed", str(message))
-        except Exception as exc:  # noqa: BLE001 - report and carry on, as above
+        except Exception as exc:
             print(f"alert e-mail to {address} failed: {exc}")

@@ -29,7 +29,9 @@ from peerpool_common import DEFAULT_ARGS, iso, notify_failure, run_peerpool, set
 )
 def peerpool_replay() -> None:
     @task(outlets=[FLOWS])
-    def decode_day(data_interval_start: dt.datetime | None = None, data_interval_end: dt.datetime | None = None) -> str:
+    def decode_day(
+        data_interval_start: dt.datetime | None = None, data_interval_end: dt.datetime | None = None
+    ) -> str:
         return run_peerpool(
             "decode",
             "--spool", setting("PEERPOOL_SPOOL"),

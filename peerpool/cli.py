@@ -18,6 +18,7 @@ from peerpool.errors import PeerpoolError
 # name -> "module:attribute" of a click command or group
 SUBCOMMANDS: dict[str, str] = {
     "config": "peerpool.config.cli:config",
+    "check": "peerpool.checks:check",
     "simulate": "peerpool.simulate.cli:simulate",
     "collect": "ingest.collector.cli:collect",
     "decode": "ingest.cli:decode",

@@ -1,7 +1,7 @@
 """Runs inside the airflow environment (called by tests/test_dags.py): loads or tests DAGs, prints JSON.
 
-    python harness.py dagbag DAGS_DIR
-    python harness.py test DAGS_DIR DAG_ID LOGICAL_DATE_ISO
+python harness.py dagbag DAGS_DIR
+python harness.py test DAGS_DIR DAG_ID LOGICAL_DATE_ISO
 """
 
 from __future__ import annotations
