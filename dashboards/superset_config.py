@@ -1,0 +1,81 @@
+"""Superset configuration for peerpool (loaded through SUPERSET_CONFIG_PATH).
+
+Everything secret or machine-specific comes from the environment, set by ``peerpool dashboards``
+and the demo: SUPERSET_SECRET_KEY (required, no default), PEERPOOL_SUPERSET_HOME (metadata DB,
+cache), PEERPOOL_SERVING (the serving DuckDB file, opened read-only).
+
+Security choices (see docs/dashboards.md): row-level security on; member roles get Gamma plus
+a thin role per member holding only ``datasource_access`` on member datasets; the "related"
+endpoints that would list every user and role are filtered; no public role; CSRF on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+_secret = os.environ.get("SUPERSET_SECRET_KEY", "")
+if len(_secret) < 32:
+    raise RuntimeError(
+        "SUPERSET_SECRET_KEY is not set (or shorter than 32 characters): "
+        "start Superset through 'peerpool dashboards serve' or set a long random key"
+    )
+SECRET_KEY = _secret
+
+_home = os.environ.get("PEERPOOL_SUPERSET_HOME", os.path.join(os.getcwd(), "var", "superset"))
+SQLALCHEMY_DATABASE_URI = f"sqlite:///{os.path.join(_home, 'superset.db')}"
+DATA_DIR = _home
+
+FEATURE_FLAGS = {
+    "ROW_LEVEL_SECURITY": True,
+    "DASHBOARD_RBAC": True,
+    "ENABLE_TEMPLATE_PROCESSING": False,
+}
+
+# Nobody sees anything without logging in.
+PUBLIC_ROLE_LIKE = None
+AUTH_ROLE_PUBLIC = "Public"
+WTF_CSRF_ENABLED = True
+TALISMAN_ENABLED = False  # served on 127.0.0.1 over plain HTTP in the demo
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Only our own read-only DuckDB database may be registered; no SQLite file access from SQL Lab.
+PREVENT_UNSAFE_DB_CONNECTIONS = True
+
+CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+DATA_CACHE_CONFIG = CACHE_CONFIG
+ROW_LIMIT = 50000
+SUPERSET_WEBSERVER_TIMEOUT = 120
+
+_ADMIN_ROLES = {"Admin", "peerpool_operator"}
+
+
+def _is_admin() -> bool:
+    from flask import g
+
+    user = getattr(g, "user", None)
+    return bool(user and any(role.name in _ADMIN_ROLES for role in getattr(user, "roles", [])))
+
+
+def _only_self(query: Any) -> Any:
+    """/api/v1/*/related/{owners,created_by,changed_by} would list every user (member names)."""
+    from flask import g
+
+    from superset import security_manager
+
+    if _is_admin():
+        return query
+    user_model = security_manager.user_model
+    return query.filter(user_model.id == getattr(getattr(g, "user", None), "id", -1))
+
+
+def _no_roles(query: Any) -> Any:
+    """/api/v1/*/related/roles would list every member's role name."""
+    from superset import security_manager
+
+    if _is_admin():
+        return query
+    return query.filter(security_manager.role_model.id == -1)
+
+
+EXTRA_RELATED_QUERY_FILTERS = {"user": _only_self, "role": _no_roles}

@@ -1,0 +1,323 @@
+"""``peerpool demo``: a simulated exchange end to end, with the user interfaces left up on 127.0.0.1.
+
+Steps (each skipped when its result is already there, so a second run is quick and changes nothing):
+
+1. simulate an exchange (``peerpool simulate``) into ``VAR/sim``;
+2. build the IP-to-ASN database from the simulated RIB (``peerpool asn build``);
+3. start Airflow (API server, scheduler, DAG processor) on 127.0.0.1:8080 with a generated
+   admin password, and backfill the simulated month through the ``peerpool_replay`` DAG, which
+   triggers ``peerpool_models`` through its assets;
+4. start the collector on 127.0.0.1 (sFlow 6343, IPFIX 4739, NetFlow 2055) beside Airflow;
+5. start Superset on 127.0.0.1:8088, import the dashboards, create a role and a user per member;
+6. print the URLs and the generated credentials (also in ``VAR/credentials.json``, mode 0600).
+
+``peerpool demo --stop`` stops the services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from peerpool import services
+from peerpool.errors import PeerpoolError
+
+REPO = Path(__file__).resolve().parents[1]
+VENVS = REPO / ".venvs"
+SERVICE_NAMES = ("superset", "collector", "airflow-api", "airflow-scheduler", "airflow-dag-processor")
+
+
+class DemoError(PeerpoolError):
+    exit_code = 8
+
+
+def say(message: str) -> None:
+    click.secho(f"==> {message}", fg="cyan", err=True)
+
+
+def peerpool_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "peerpool.cli", *args]
+
+
+def run(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-20:])
+        raise DemoError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout
+
+
+def credentials(var: Path) -> dict[str, Any]:
+    """Generated secrets of this demo installation, created once and kept (mode 0600)."""
+    path = var / "credentials.json"
+    if path.exists():
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    data = {
+        "superset_secret_key": secrets.token_urlsafe(48),
+        "superset_admin_password": secrets.token_urlsafe(16),
+        "airflow_jwt_secret": secrets.token_urlsafe(32),
+        "member_passwords": {},
+    }
+    save_credentials(var, data)
+    return data
+
+
+def save_credentials(var: Path, data: dict[str, Any]) -> None:
+    path = var / "credentials.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+# --- steps -------------------------------------------------------------------------------------------
+
+
+def simulate(var: Path, members: int, days: int, seed: int, start: str) -> Path:
+    sim = var / "sim"
+    stamp = sim / ".demo-params"
+    params = f"members={members} days={days} seed={seed} start={start}"
+    if stamp.exists() and stamp.read_text() == params:
+        say(f"simulated exchange already in {sim} ({params})")
+        return sim
+    if sim.exists():
+        shutil.rmtree(sim)
+    say(f"simulating an exchange: {params}")
+    args = ["simulate", "--members", str(members), "--days", str(days), "--seed", str(seed)]
+    run(peerpool_cmd(*args, "--start", start, "--out", str(sim)), "peerpool simulate")
+    stamp.write_text(params)
+    return sim
+
+
+def asn_database(var: Path, sim: Path) -> Path:
+    out = var / "asn.dat"
+    if not out.exists():
+        say("building the IP-to-ASN database from the simulated RIB")
+        run(peerpool_cmd("asn", "build", str(sim / "rib.mrt"), "--out", str(out)), "peerpool asn build")
+    return out
+
+
+def peerpool_env(var: Path, sim: Path) -> dict[str, str]:
+    return {
+        "PEERPOOL_BIN": str(VENVS / "core" / "bin" / "peerpool"),
+        "PEERPOOL_CONFIG": str(sim / "exchange.toml"),
+        "PEERPOOL_LAKE": str(var / "lake"),
+        "PEERPOOL_SPOOL": str(sim / "spool"),
+        "PEERPOOL_IMPORT_DIR": str(sim / "counters"),
+        "PEERPOOL_WAREHOUSE": str(var / "warehouse"),
+        "PEERPOOL_EXPORTS": str(var / "exports"),
+        "PEERPOOL_ASN_DB": str(var / "asn.dat"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def airflow_env(var: Path, sim: Path, creds: dict[str, Any]) -> dict[str, str]:
+    home = var / "airflow"
+    return {
+        **peerpool_env(var, sim),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": "8080",
+        "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8080/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": creds["airflow_jwt_secret"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+    }
+
+
+def start_airflow(var: Path, env: dict[str, str]) -> str:
+    airflow = str(VENVS / "airflow" / "bin" / "airflow")
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "airflow.db").exists():
+        say("initialising Airflow's metadata database")
+        run([airflow, "db", "migrate"], "airflow db migrate", env)
+    say("starting Airflow on 127.0.0.1:8080 (API server, scheduler, DAG processor; log servers off)")
+    services.start(
+        var,
+        services.Service(
+            "airflow-api",
+            [airflow, "api-server", "-H", "127.0.0.1", "-p", "8080"],
+            env,
+            "http://127.0.0.1:8080/api/v2/monitor/health",
+        ),
+        timeout_s=180,
+    )
+    services.start(
+        var, services.Service("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], env)
+    )
+    services.start(var, services.Service("airflow-dag-processor", [airflow, "dag-processor"], env))
+    passwords = home / "passwords.json"
+    for _ in range(60):
+        if passwords.exists():
+            break
+        time.sleep(1)
+    data = json.loads(passwords.read_text()) if passwords.exists() else {}
+    return str(data.get("admin", "(see " + str(passwords) + ")"))
+
+
+def airflow_json(env: dict[str, str], *args: str) -> Any:
+    airflow = str(VENVS / "airflow" / "bin" / "airflow")
+    out = run([airflow, *args, "-o", "json"], f"airflow {' '.join(args)}", env)
+    start = out.find("[")
+    return json.loads(out[start:]) if start >= 0 else []
+
+
+def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 3600) -> None:
+    """Backfill peerpool_replay over the simulated days, then wait for it and for peerpool_models."""
+    import datetime as dt
+
+    airflow = str(VENVS / "airflow" / "bin" / "airflow")
+    start = dt.date.fromisoformat(first_day)
+    end = start + dt.timedelta(days=days)
+    wait_for_dag(env, "peerpool_replay", 120)
+    runs = airflow_json(env, "dags", "list-runs", "peerpool_replay")
+    done = [r for r in runs if r.get("state") == "success"]
+    if len(done) >= days:
+        say(f"the simulated {days} days were already processed through peerpool_replay")
+        return
+    say(f"backfilling peerpool_replay over {start} .. {end} (one run per day), then peerpool_models")
+    run(
+        [airflow, "backfill", "create", "--dag-id", "peerpool_replay", "--from-date", start.isoformat(),
+         "--to-date", (end - dt.timedelta(days=1)).isoformat(), "--max-active-runs", "1"],
+        "airflow backfill create", env,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    with click.progressbar(length=days, label="replay runs", file=sys.stderr) as bar:
+        finished = 0
+        while time.monotonic() < deadline:
+            runs = airflow_json(env, "dags", "list-runs", "peerpool_replay")
+            failed = [r for r in runs if r.get("state") == "failed"]
+            if failed:
+                raise DemoError(
+                    f"peerpool_replay run {failed[0].get('run_id')} failed: open http://127.0.0.1:8080 for its log"
+                )
+            now = sum(1 for r in runs if r.get("state") == "success")
+            bar.update(now - finished)
+            finished = now
+            if finished >= days:
+                break
+            time.sleep(5)
+    wait_for_models(env, deadline)
+
+
+def wait_for_dag(env: dict[str, str], dag_id: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dags = airflow_json(env, "dags", "list")
+        if any(d.get("dag_id") == dag_id for d in dags):
+            return
+        time.sleep(3)
+    raise DemoError(f"Airflow did not load DAG {dag_id} within {timeout_s:.0f} s; see var/log/airflow-*.log")
+
+
+def wait_for_models(env: dict[str, str], deadline: float) -> None:
+    say("waiting for peerpool_models (triggered by the ingest assets) to publish the serving file")
+    while time.monotonic() < deadline:
+        runs = airflow_json(env, "dags", "list-runs", "peerpool_models")
+        states = [r.get("state") for r in runs]
+        if states and all(s in ("success", "failed") for s in states):
+            if "failed" in states[:1]:
+                raise DemoError(
+                    "the latest peerpool_models run failed: open http://127.0.0.1:8080 for its log"
+                )
+            return
+        time.sleep(5)
+    raise DemoError("peerpool_models did not finish in time")
+
+
+def start_collector(var: Path, env: dict[str, str]) -> None:
+    say("starting the collector on 127.0.0.1 (sFlow 6343, IPFIX 4739, NetFlow 2055)")
+    services.start(
+        var,
+        services.Service(
+            "collector",
+            [str(VENVS / "core" / "bin" / "peerpool"), "collect", "--spool", env["PEERPOOL_SPOOL"]],
+            env,
+        ),
+    )
+
+
+def start_superset(var: Path, env: dict[str, str], creds: dict[str, Any]) -> None:
+    say("starting Superset on 127.0.0.1:8088 and importing the dashboards")
+    superset_env = {
+        **env,
+        "SUPERSET_SECRET_KEY": creds["superset_secret_key"],
+        "PEERPOOL_SUPERSET_HOME": str(var / "superset"),
+        "SUPERSET_ADMIN_PASSWORD": creds["superset_admin_password"],
+    }
+    run(peerpool_cmd("dashboards", "setup", "--var", str(var)), "peerpool dashboards setup", superset_env)
+    services.start(
+        var,
+        services.Service(
+            "superset",
+            [str(VENVS / "core" / "bin" / "peerpool"), "dashboards", "serve", "--var", str(var)],
+            superset_env,
+            "http://127.0.0.1:8088/health",
+        ),
+        timeout_s=180,
+    )
+
+
+@click.command()
+@click.option("--members", default=30, show_default=True, help="members of the simulated exchange")
+@click.option("--days", default=31, show_default=True, help="days simulated")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--start", default="2026-10-01", show_default=True, help="first simulated day (UTC)")
+@click.option(
+    "--var",
+    type=click.Path(path_type=Path),
+    default=REPO / "var" / "demo",
+    show_default=True,
+    envvar="PEERPOOL_DEMO_VAR",
+    help="where the demo keeps its data, logs and generated credentials",
+)
+@click.option("--stop", is_flag=True, help="stop the services the demo started, and exit")
+def demo(members: int, days: int, seed: int, start: str, var: Path, stop: bool) -> None:
+    """Simulate an exchange, run it through the pipeline, and leave the UIs up on 127.0.0.1."""
+    var = var.resolve()
+    if stop:
+        for name in SERVICE_NAMES:
+            if services.stop(var, name):
+                say(f"stopped {name}")
+        return
+    var.mkdir(parents=True, exist_ok=True)
+    creds = credentials(var)
+    sim = simulate(var, members, days, seed, start)
+    asn_database(var, sim)
+    env = airflow_env(var, sim, creds)
+    airflow_password = start_airflow(var, env)
+    backfill(env, start, days)
+    start_collector(var, env)
+    start_superset(var, env, creds)
+    creds = credentials(var)
+    click.echo("")
+    click.secho("peerpool demo is up", fg="green", bold=True)
+    click.echo(f"  Airflow   http://127.0.0.1:8080   user admin   password {airflow_password}")
+    click.echo(
+        f"  Superset  http://127.0.0.1:8088   user admin   password {creds['superset_admin_password']}"
+    )
+    for user, password in sorted(creds.get("member_passwords", {}).items())[:3]:
+        click.echo(f"            member user {user}   password {password}")
+    click.echo(f"  all generated credentials: {var / 'credentials.json'} (mode 0600)")
+    click.echo(f"  serving DuckDB file (read-only for you): {var / 'warehouse' / 'serving.duckdb'}")
+    click.echo("  stop everything with: make stop")
