@@ -208,9 +208,8 @@ def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 
             runs = airflow_json(env, "dags", "list-runs", "peerpool_replay")
             failed = [r for r in runs if r.get("state") == "failed"]
             if failed:
-                raise DemoError(
-                    f"peerpool_replay run {failed[0].get('run_id')} failed: open http://127.0.0.1:8080 for its log"
-                )
+                run_id = failed[0].get("run_id")
+                raise DemoError(f"peerpool_replay run {run_id} failed: see its log at http://127.0.0.1:8080")
             now = sum(1 for r in runs if r.get("state") == "success")
             bar.update(now - finished)
             finished = now

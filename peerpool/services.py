@@ -7,6 +7,7 @@ so the demo can be run twice. Every service is told to listen on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,10 +113,8 @@ def stop(var: Path, name: str, timeout_s: float = 20.0) -> bool:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 break
-            try:  # reap it if it is our child
+            with contextlib.suppress(ChildProcessError):  # reap it if it is our child
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.2)
         else:
             continue
