@@ -65,19 +65,30 @@ ICMP_PROTOCOLS = frozenset((IPPROTO_ICMP, IPPROTO_ICMPV6))
 # extension headers laid out as (next header, length in 8-octet units not counting the first 8, ...)
 _IPV6_EXT_8 = frozenset((IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS))
 MAX_IPV6_EXTENSION_HEADERS = 16
+MAC_PAIR_CACHE_SIZE = 1 << 16
+_MAC_PAIRS: dict[bytes, tuple[str, str]] = {}
 
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
 _IPV4 = struct.Struct("!BBH4xBBH4s4s")  # ver/ihl, tos, total length, (id, frag), ttl, proto, csum, src, dst
+# IPv4 with IHL 5 and the 4 port bytes: tos, total length, flags/fragment, protocol, the addresses
+# as 16-bit halves, ports
+_IPV4_FAST = struct.Struct("!xBH2xHxB2xHHHHHH")
+# IPv6 and the 4 port bytes: version/class, class/flow, payload length, next header, src, dst, ports
+_IPV6_FAST = struct.Struct("!BB2xHBx16s16sHH")
+# Dotted-quad text of every 16-bit half of an IPv4 address ("192.168" and ".0.1"): two list lookups
+# and one concatenation format an address about four times faster than socket.inet_ntop (~9 MB).
+_DOTTED_HI = [f"{i >> 8}.{i & 0xFF}" for i in range(1 << 16)]
+_DOTTED_LO = ["." + s for s in _DOTTED_HI]
 _FRAG = struct.Struct("!H")
 _PORTS = struct.Struct("!HH")
 _IPV6 = struct.Struct("!BBH2xBB16s16s")  # ver/tc, tc/flow, (flow), payload length, next header, hops, ...
 
 # (ip_version, src_ip, dst_ip, ip_protocol, src_port, dst_port, tos, ip_length)
-_NO_IP = (None, None, None, None, None, None, None, None)
+_NO_IP: IpFields = (None, None, None, None, None, None, None, None)
 # the full field tuple when nothing at all could be read
-EMPTY_FIELDS = (None, None, None, None, None, *_NO_IP)
+EMPTY_FIELDS: HeaderFields = (None, None, None, None, None, *_NO_IP)
 
 
 class PacketHeader(NamedTuple):
@@ -131,14 +142,58 @@ def parse_ip(buf: bytes, start: int = 0, end: int | None = None) -> PacketHeader
     return PacketHeader._make((None, None, None, None, None, *ip_fields(buf, start, stop)))
 
 
+def mac_pair(key: bytes) -> tuple[str, str]:
+    """(dst_mac, src_mac) text of the first 12 bytes of a frame, memoised.
+
+    An exchange LAN has a few thousand active MAC pairs, so formatting each pair once and looking it
+    up afterwards saves two ``bytes.hex`` calls per sample. The memo is cleared when it grows past
+    ``MAC_PAIR_CACHE_SIZE`` entries, which bounds its memory (about 200 bytes an entry).
+    """
+    pair = _MAC_PAIRS.get(key)
+    if pair is None:
+        if len(_MAC_PAIRS) >= MAC_PAIR_CACHE_SIZE:
+            _MAC_PAIRS.clear()
+        pair = _MAC_PAIRS[key] = (key[0:6].hex(":"), key[6:12].hex(":"))
+    return pair
+
+
 def ethernet_fields(buf: bytes, start: int, end: int) -> HeaderFields:
     """``PacketHeader`` fields as a plain tuple; ``end`` must not exceed ``len(buf)``."""
     if end - start < 14:
         return _short_ethernet(buf, start, end)
-    dst_mac = buf[start : start + 6].hex(":")
-    src_mac = buf[start + 6 : start + 12].hex(":")
+    key = buf[start : start + 12]
+    pair = _MAC_PAIRS.get(key)
+    dst_mac, src_mac = pair if pair is not None else mac_pair(key)
     ethertype: int | None = (buf[start + 12] << 8) | buf[start + 13]
     pos = start + 14
+    # fast paths: untagged IPv4 without options, untagged IPv6 straight to the transport header,
+    # with the four port bytes present (most sampled frames); everything else takes the general way
+    if ethertype == ETHERTYPE_IPV4:
+        if end - pos >= 24 and buf[pos] == 0x45:
+            tos, length, frag, proto, s_hi, s_lo, d_hi, d_lo, sport, dport = _IPV4_FAST.unpack_from(buf, pos)
+            if frag & 0x1FFF:
+                sport = dport = None
+            elif proto not in PORT_PROTOCOLS:
+                if proto == IPPROTO_ICMP:
+                    sport, dport = 0, sport  # the first 16 bits of ICMP are type * 256 + code
+                else:
+                    sport = dport = None
+            return (
+                src_mac, dst_mac, None, None, ethertype, 4, _DOTTED_HI[s_hi] + _DOTTED_LO[s_lo],
+                _DOTTED_HI[d_hi] + _DOTTED_LO[d_lo], proto, sport, dport, tos, length,
+            )  # fmt: skip
+        return (src_mac, dst_mac, None, None, ethertype, *ipv4_fields(buf, pos, end))
+    if ethertype == ETHERTYPE_IPV6:
+        if end - pos >= 44:
+            b0, b1, plen, nh, src, dst, sport, dport = _IPV6_FAST.unpack_from(buf, pos)
+            if b0 >> 4 == 6 and (nh in PORT_PROTOCOLS or nh == IPPROTO_ICMPV6):
+                if nh == IPPROTO_ICMPV6:
+                    sport, dport = 0, sport
+                return (
+                    src_mac, dst_mac, None, None, ethertype, 6, _ntop(_AF_INET6, src), _ntop(_AF_INET6, dst),
+                    nh, sport, dport, ((b0 & 0x0F) << 4) | (b1 >> 4), plen + 40,
+                )  # fmt: skip
+        return (src_mac, dst_mac, None, None, ethertype, *ipv6_fields(buf, pos, end))
     vlan = inner_vlan = None
     if ethertype in VLAN_TPIDS:
         tags = 0

@@ -51,6 +51,7 @@ _ntop = socket.inet_ntop
 _U32X2 = struct.Struct("!II")
 _U32X3 = struct.Struct("!III")
 _U32X4 = struct.Struct("!IIII")
+_U32X6 = struct.Struct("!6I")
 _FLOW = struct.Struct("!8I")  # flow_sample: seq, source_id, rate, pool, drops, input, output, n records
 _FLOW_EXPANDED = struct.Struct("!11I")  # flow_sample_expanded: ... input/output as (format, value)
 _COUNTERS_EXPANDED = struct.Struct("!IIII")  # seq, source_id_type, source_id_index, n records
@@ -80,6 +81,11 @@ _KNOWN_COUNTER_RECORDS = frozenset(
     (c.COUNTERS_TOKEN_RING, c.COUNTERS_100BASEVG, c.COUNTERS_VLAN, c.COUNTERS_PROCESSOR)
 )
 _IP_HEADER_PROTOCOLS = frozenset((c.HEADER_PROTOCOL_IPV4, c.HEADER_PROTOCOL_IPV6))
+_SAMPLED_SIZE = {
+    c.FLOW_ETHERNET_FRAME: _SAMPLED_ETHERNET.size,
+    c.FLOW_IPV4: _SAMPLED_IPV4.size,
+    c.FLOW_IPV6: _SAMPLED_IPV6.size,
+}
 
 
 class GenericInterfaceCounters(NamedTuple):
@@ -353,16 +359,22 @@ def decode_datagram(data: bytes) -> SflowDatagram:
                 continue
 
             # flow records
-            header: HeaderFields | None = None
             header_protocol = frame_length = stripped = header_length = None
             src_vlan = src_priority = dst_vlan = dst_priority = None
+            header: HeaderFields = EMPTY_FIELDS
             extra_at: list[tuple[int, int]] | None = None  # (format, offset) of records 2/3/4
             for r in range(n_records):
-                if p + 8 > end:
+                # both common records (raw header, extended switch) start with 4 words after the
+                # record header: read all six at once when they are there
+                if p + 24 <= end:
+                    record_format, record_length, w0, w1, w2, w3 = _U32X6.unpack_from(data, p)
+                elif p + 8 <= end:
+                    record_format, record_length = _U32X2.unpack_from(data, p)
+                    w0 = w1 = w2 = w3 = 0  # unused: a record this short fails its size check below
+                else:
                     raise _Malformed(
                         f"flow sample {index + 1} ends after {r} of the {n_records} records it announces", p
                     )
-                record_format, record_length = _U32X2.unpack_from(data, p)
                 rs = p + 8
                 p = rs + record_length
                 if p > end:
@@ -374,27 +386,29 @@ def decode_datagram(data: bytes) -> SflowDatagram:
                 if record_format == c.FLOW_RAW_PACKET_HEADER:
                     if record_length < 16:
                         raise _Malformed(
-                            f"raw packet header record is {record_length} bytes, less than 16", rs
+                            f"raw packet header record is {record_length} bytes, not 16 or more", rs
                         )
-                    header_protocol, frame_length, stripped, header_length = _U32X4.unpack_from(data, rs)
+                    header_protocol, frame_length, stripped, header_length = w0, w1, w2, w3
                     hs = rs + 16
-                    he = hs + header_length
+                    he = hs + w3
                     if he > p:
                         raise _Malformed(
-                            f"raw packet header claims {header_length} header bytes "
+                            f"raw packet header claims {w3} header bytes "
                             f"but its record holds {record_length - 16}",
                             rs + 12,
                         )
-                    if header_protocol == c.HEADER_PROTOCOL_ETHERNET_ISO88023:
+                    if w0 == c.HEADER_PROTOCOL_ETHERNET_ISO88023:
                         header = ethernet_fields(data, hs, he)
-                    elif header_protocol in _IP_HEADER_PROTOCOLS:
+                    elif w0 in _IP_HEADER_PROTOCOLS:
                         header = (None, None, None, None, None, *ip_fields(data, hs, he))
                     else:
                         header = EMPTY_FIELDS
                 elif record_format == c.FLOW_EXTENDED_SWITCH:
                     if record_length < 16:
-                        raise _Malformed(f"extended switch record is {record_length} bytes, less than 16", rs)
-                    src_vlan, src_priority, dst_vlan, dst_priority = _U32X4.unpack_from(data, rs)
+                        raise _Malformed(
+                            f"extended switch record is {record_length} bytes, not 16 or more", rs
+                        )
+                    src_vlan, src_priority, dst_vlan, dst_priority = w0, w1, w2, w3
                 elif (
                     record_format == c.FLOW_ETHERNET_FRAME
                     or record_format == c.FLOW_IPV4
@@ -403,7 +417,8 @@ def decode_datagram(data: bytes) -> SflowDatagram:
                     need = _SAMPLED_SIZE[record_format]
                     if record_length < need:
                         raise _Malformed(
-                            f"flow record format {record_format} is {record_length} bytes, less than {need}",
+                            f"flow record format {record_format} is {record_length} bytes, "
+                            f"not {need} or more",
                             rs,
                         )
                     if extra_at is None:
@@ -415,8 +430,6 @@ def decode_datagram(data: bytes) -> SflowDatagram:
                     unknown_records += 1
             if extra_at is not None:
                 header, frame_length = _merge_sampled_records(data, extra_at, header, frame_length)
-            elif header is None:
-                header = EMPTY_FIELDS
             append_flow(
                 _new_tuple(
                     FlowSample,
@@ -480,18 +493,11 @@ def decode_datagram(data: bytes) -> SflowDatagram:
     )
 
 
-_SAMPLED_SIZE = {
-    c.FLOW_ETHERNET_FRAME: _SAMPLED_ETHERNET.size,
-    c.FLOW_IPV4: _SAMPLED_IPV4.size,
-    c.FLOW_IPV6: _SAMPLED_IPV6.size,
-}
-
-
 def _merge_sampled_records(
-    data: bytes, records: list[tuple[int, int]], header: HeaderFields | None, frame_length: int | None
+    data: bytes, records: list[tuple[int, int]], header: HeaderFields, frame_length: int | None
 ) -> tuple[HeaderFields, int | None]:
     """Fill what the raw header did not give from sampled Ethernet / IPv4 / IPv6 records."""
-    fields: list[Any] = list(header if header is not None else EMPTY_FIELDS)
+    fields: list[Any] = list(header)
     eth_length = ip_length = None
     for record_format, at in records:
         if record_format == c.FLOW_ETHERNET_FRAME:
