@@ -1,0 +1,629 @@
+"""NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) datagrams to FLOWS rows.
+
+The decoder is pure: bytes, the exporter's address and the arrival time in, rows out. All state
+(templates, sampling rates, data waiting for its template) lives in the :class:`TemplateCache`
+handed to it, which the caller saves and loads across restarts.
+
+Error policy. Framing errors (a header or set length that cannot be right) make the rest of the
+datagram unreadable: :class:`NetflowDecodeError` is raised at once. Damage inside one set (a
+template or record running past the end of its set) loses only that set: the other sets are
+still decoded, then the error is raised with the rows that were decoded in ``error.records``, so
+the caller can keep them and quarantine the datagram. Harmless oddities (reserved set ids, zero
+padding after the last set, fields peerpool cannot read) are counted in ``stats`` only.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Final
+
+from ingest.netflow import elements as ie
+from ingest.netflow.layout import USED_ELEMENTS, RecordLayout, compile_layout
+from ingest.netflow.sampling import RateResolver, learn
+from ingest.netflow.templates import Template, TemplateCache, TemplateField, TemplateKey
+from peerpool.errors import DecodeError
+
+_HH: Final = struct.Struct("!HH")
+_HHH: Final = struct.Struct("!HHH")
+_HHI: Final = struct.Struct("!HHI")
+_V9_HEADER: Final = struct.Struct("!HHIIII")  # version, count, sysUpTime, unix secs, sequence, source id
+_IPFIX_HEADER: Final = struct.Struct("!HHIII")  # version, length, export time, sequence, domain
+
+_PROTOCOL: Final = {9: "netflow9", 10: "ipfix"}
+_MAX_LAYOUTS: Final = 4096
+_OPTION_ELEMENTS: Final = frozenset(e for e, kind in USED_ELEMENTS.items() if kind == "uint")
+
+Row = dict[str, object]
+
+
+class NetflowDecodeError(DecodeError):
+    """A NetFlow v9 / IPFIX datagram is damaged; ``records`` holds the rows decoded despite it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        protocol: str = "",
+        exporter: str = "",
+        offset: int = -1,
+        kind: str = "",
+        records: list[Row] | None = None,
+    ) -> None:
+        super().__init__(message, protocol=protocol, exporter=exporter, offset=offset)
+        self.kind = kind
+        self.records: list[Row] = records if records is not None else []
+
+
+@dataclass
+class DecoderStats:
+    """Everything that moves gets a counter."""
+
+    datagrams: int = 0
+    netflow9_datagrams: int = 0
+    ipfix_datagrams: int = 0
+    templates: int = 0  # template records received (including re-sends)
+    options_templates: int = 0
+    templates_changed: int = 0  # new templates or a different definition for a known key
+    data_records: int = 0  # flow records returned (including released pending ones)
+    options_records: int = 0  # options data records applied to exporter state
+    pending: int = 0  # data sets held because their template was unknown
+    pending_released: int = 0  # held sets decoded when their template arrived
+    pending_dropped: int = 0  # held sets dropped by the bounds (oldest first)
+    withdrawn: int = 0  # templates removed by IPFIX withdrawals
+    unknown_sampling: int = 0  # records given rate 1 because no rate was known or configured
+    sampling_updates: int = 0  # options records that carried a sampling rate
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, n: int = 1) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + n
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    version: int
+    exporter: str
+    domain: int
+    sequence: int
+    export_time_s: int
+    sys_uptime_ms: int
+    received_at_ns: int
+
+    @property
+    def protocol(self) -> str:
+        return _PROTOCOL[self.version]
+
+
+@dataclass(slots=True)
+class _Problem:
+    kind: str
+    message: str
+    offset: int
+
+
+class NetflowDecoder:
+    """Decode NetFlow v9 and IPFIX datagrams against a template cache.
+
+    ``sampling_overrides`` maps an exporter address to the sampling rate to use when neither
+    the record nor the exporter's options data says what it is.
+    """
+
+    def __init__(self, cache: TemplateCache, sampling_overrides: dict[str, int] | None = None) -> None:
+        self.cache = cache
+        self.sampling_overrides: dict[str, int] = dict(sampling_overrides or {})
+        for exporter, rate in self.sampling_overrides.items():
+            if not isinstance(rate, int) or rate < 1:
+                raise ValueError(f"sampling override for {exporter} must be a positive integer, not {rate!r}")
+        self.stats = DecoderStats()
+        self._layouts: dict[TemplateKey, RecordLayout] = {}
+        self._compiled: dict[Template, RecordLayout] = {}
+
+    # --- entry point -----------------------------------------------------------------------
+
+    def decode(self, data: bytes, exporter: str, received_at_ns: int) -> list[Row]:
+        """Decode one datagram; rows of data released from pending come back with it."""
+        self.stats.datagrams += 1
+        if len(data) < 2:
+            raise self._fatal(
+                "datagram", exporter, 0, "short datagram", f"{len(data)}-byte datagram is too short"
+            )
+        version = (data[0] << 8) | data[1]
+        if version == ie.NETFLOW9_VERSION:
+            self.stats.netflow9_datagrams += 1
+            header, start, end = self._v9_header(data, exporter, received_at_ns)
+        elif version == ie.IPFIX_VERSION:
+            self.stats.ipfix_datagrams += 1
+            header, start, end = self._ipfix_header(data, exporter, received_at_ns)
+        elif version in (1, 5, 7, 8):
+            raise self._fatal(
+                f"netflow{version}",
+                exporter,
+                0,
+                "unsupported version",
+                f"netflow v{version} is not supported (only netflow v9 and ipfix); "
+                "configure the exporter for v9 or ipfix",
+            )
+        else:
+            raise self._fatal(
+                "datagram",
+                exporter,
+                0,
+                "unknown version",
+                f"version {version} is neither netflow v9 nor ipfix; check what sends to this port",
+            )
+        rows: list[Row] = []
+        problems: list[_Problem] = []
+        self._sets(header, data, start, end, rows, problems)
+        self.stats.data_records += len(rows)
+        if problems:
+            for p in problems:
+                self.stats.count(p.kind)
+            first = problems[0]
+            raise NetflowDecodeError(
+                first.message + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""),
+                protocol=header.protocol,
+                exporter=exporter,
+                offset=first.offset,
+                kind=first.kind,
+                records=rows,
+            )
+        return rows
+
+    # --- headers ---------------------------------------------------------------------------
+
+    def _v9_header(self, data: bytes, exporter: str, received_at_ns: int) -> tuple[_Header, int, int]:
+        if len(data) < ie.NETFLOW9_HEADER_LENGTH:
+            raise self._fatal(
+                "netflow9",
+                exporter,
+                0,
+                "short header",
+                f"{len(data)} bytes is shorter than the 20-byte header",
+            )
+        _v, _count, sys_uptime, unix_secs, sequence, source_id = _V9_HEADER.unpack_from(data, 0)
+        header = _Header(9, exporter, source_id, sequence, unix_secs, sys_uptime, received_at_ns)
+        return header, ie.NETFLOW9_HEADER_LENGTH, len(data)
+
+    def _ipfix_header(self, data: bytes, exporter: str, received_at_ns: int) -> tuple[_Header, int, int]:
+        if len(data) < ie.IPFIX_HEADER_LENGTH:
+            raise self._fatal(
+                "ipfix", exporter, 0, "short header", f"{len(data)} bytes is shorter than the 16-byte header"
+            )
+        _v, length, export_time, sequence, domain = _IPFIX_HEADER.unpack_from(data, 0)
+        if length < ie.IPFIX_HEADER_LENGTH:
+            raise self._fatal(
+                "ipfix",
+                exporter,
+                2,
+                "bad message length",
+                f"message length {length} is shorter than its header",
+            )
+        if length > len(data):
+            raise self._fatal(
+                "ipfix",
+                exporter,
+                2,
+                "truncated message",
+                f"message length {length} exceeds the {len(data)}-byte datagram (truncated in transit?)",
+            )
+        if length < len(data):
+            self.stats.count("bytes after ipfix message")
+        header = _Header(10, exporter, domain, sequence, export_time, 0, received_at_ns)
+        return header, ie.IPFIX_HEADER_LENGTH, length
+
+    # --- sets ------------------------------------------------------------------------------
+
+    def _sets(
+        self, header: _Header, data: bytes, pos: int, end: int, rows: list[Row], problems: list[_Problem]
+    ) -> None:
+        v9 = header.version == 9
+        template_set = ie.NETFLOW9_TEMPLATE_SET_ID if v9 else ie.IPFIX_TEMPLATE_SET_ID
+        options_set = ie.NETFLOW9_OPTIONS_TEMPLATE_SET_ID if v9 else ie.IPFIX_OPTIONS_TEMPLATE_SET_ID
+        view = memoryview(data)
+        while pos < end:
+            if end - pos < ie.SET_HEADER_LENGTH:
+                self.stats.count("padding after last set")
+                break
+            set_id, length = _HH.unpack_from(data, pos)
+            if length < ie.SET_HEADER_LENGTH:
+                if not any(view[pos:end]):
+                    # Zero fill after the last set (Palo Alto pads v9 datagrams this way).
+                    self.stats.count("zero padding after last set")
+                    break
+                raise self._fatal(
+                    header.protocol,
+                    header.exporter,
+                    pos,
+                    "bad set length",
+                    f"set {set_id} has length {length}, shorter than a set header; the datagram is corrupt",
+                    rows,
+                )
+            if pos + length > end:
+                raise self._fatal(
+                    header.protocol,
+                    header.exporter,
+                    pos,
+                    "set past end",
+                    f"set {set_id} of length {length} runs {pos + length - end} bytes past the end of the "
+                    "datagram (truncated in transit?)",
+                    rows,
+                )
+            body = view[pos + ie.SET_HEADER_LENGTH : pos + length]
+            body_offset = pos + ie.SET_HEADER_LENGTH
+            if set_id >= ie.MIN_DATA_SET_ID:
+                self._data_set(header, set_id, body, body_offset, rows, problems)
+            elif set_id == template_set:
+                if v9:
+                    self._v9_templates(header, body, body_offset, rows, problems)
+                else:
+                    self._ipfix_templates(header, body, body_offset, rows, problems, options=False)
+            elif set_id == options_set:
+                if v9:
+                    self._v9_options_templates(header, body, body_offset, rows, problems)
+                else:
+                    self._ipfix_templates(header, body, body_offset, rows, problems, options=True)
+            else:
+                self.stats.count("reserved set id")
+            pos += length
+
+    # --- templates -------------------------------------------------------------------------
+
+    def _v9_templates(
+        self, header: _Header, body: memoryview, base: int, rows: list[Row], problems: list[_Problem]
+    ) -> None:
+        n = len(body)
+        p = 0
+        while n - p >= 4:
+            template_id, count = _HH.unpack_from(body, p)
+            if template_id < ie.MIN_DATA_SET_ID:
+                if not any(body[p:]):
+                    break  # padding
+                problems.append(
+                    _Problem(
+                        "bad template id",
+                        f"template id {template_id} is below 256 in a template set",
+                        base + p,
+                    )
+                )
+                return
+            need = 4 + 4 * count
+            if p + need > n:
+                problems.append(
+                    _Problem(
+                        "template past set end",
+                        f"template {template_id} declares {count} fields, more than its set holds",
+                        base + p,
+                    )
+                )
+                return
+            fields = tuple(
+                TemplateField(t, length) for t, length in struct.iter_unpack("!HH", body[p + 4 : p + need])
+            )
+            p += need
+            self.stats.templates += 1
+            if not fields:
+                self.stats.count("template without fields")
+                continue
+            self._store(header, template_id, Template(9, template_id, fields), rows, problems, base + p)
+
+    def _v9_options_templates(
+        self, header: _Header, body: memoryview, base: int, rows: list[Row], problems: list[_Problem]
+    ) -> None:
+        n = len(body)
+        p = 0
+        while n - p >= 6:
+            template_id, scope_length, option_length = _HHH.unpack_from(body, p)
+            if template_id < ie.MIN_DATA_SET_ID:
+                if not any(body[p:]):
+                    break
+                problems.append(
+                    _Problem("bad template id", f"options template id {template_id} is below 256", base + p)
+                )
+                return
+            if scope_length % 4 or option_length % 4:
+                problems.append(
+                    _Problem(
+                        "bad options template",
+                        f"options template {template_id} has scope length {scope_length} / option length "
+                        f"{option_length}, not multiples of 4",
+                        base + p,
+                    )
+                )
+                return
+            need = 6 + scope_length + option_length
+            if p + need > n:
+                problems.append(
+                    _Problem(
+                        "template past set end",
+                        f"options template {template_id} runs past the end of its set",
+                        base + p,
+                    )
+                )
+                return
+            fields = tuple(
+                TemplateField(t, length) for t, length in struct.iter_unpack("!HH", body[p + 6 : p + need])
+            )
+            p += need
+            self.stats.options_templates += 1
+            template = Template(9, template_id, fields, scope_length // 4, is_options=True)
+            self._store(header, template_id, template, rows, problems, base + p)
+
+    def _ipfix_templates(
+        self,
+        header: _Header,
+        body: memoryview,
+        base: int,
+        rows: list[Row],
+        problems: list[_Problem],
+        *,
+        options: bool,
+    ) -> None:
+        n = len(body)
+        p = 0
+        set_id = ie.IPFIX_OPTIONS_TEMPLATE_SET_ID if options else ie.IPFIX_TEMPLATE_SET_ID
+        what = "options template" if options else "template"
+        while n - p >= 4:
+            template_id, count = _HH.unpack_from(body, p)
+            if count == 0:
+                # RFC 7011 section 8.1: a withdrawal; the set id itself withdraws them all.
+                p += 4
+                if template_id == set_id:
+                    self.stats.withdrawn += self.cache.withdraw_all(
+                        header.exporter, header.domain, options=options
+                    )
+                elif template_id >= ie.MIN_DATA_SET_ID:
+                    if self.cache.withdraw((header.exporter, header.domain, template_id)):
+                        self.stats.withdrawn += 1
+                        self._layouts.pop((header.exporter, header.domain, template_id), None)
+                    else:
+                        self.stats.count("withdrawal of unknown template")
+                elif template_id == 0 and not any(body[p - 4 :]):
+                    break  # padding
+                else:
+                    self.stats.count("bad withdrawal")
+                continue
+            if template_id < ie.MIN_DATA_SET_ID:
+                problems.append(
+                    _Problem("bad template id", f"{what} id {template_id} is below 256", base + p)
+                )
+                return
+            start = p
+            p += 4
+            scope = 0
+            if options:
+                if n - p < 2:
+                    problems.append(
+                        _Problem("template past set end", f"{what} {template_id} is cut short", base + start)
+                    )
+                    return
+                scope = (body[p] << 8) | body[p + 1]
+                p += 2
+                if scope > count:
+                    problems.append(
+                        _Problem(
+                            "bad options template",
+                            f"options template {template_id} has {scope} scope fields of {count}",
+                            base + start,
+                        )
+                    )
+                    return
+            fields: list[TemplateField] = []
+            for _ in range(count):
+                if n - p < 4:
+                    break
+                element, length = _HH.unpack_from(body, p)
+                p += 4
+                enterprise = 0
+                if element & ie.ENTERPRISE_BIT:
+                    if n - p < 4:
+                        break
+                    enterprise = int.from_bytes(body[p : p + 4], "big")
+                    element &= ~ie.ENTERPRISE_BIT
+                    p += 4
+                fields.append(TemplateField(element, length, enterprise))
+            if len(fields) < count:
+                problems.append(
+                    _Problem(
+                        "template past set end",
+                        f"{what} {template_id} declares {count} fields, more than its set holds",
+                        base + start,
+                    )
+                )
+                return
+            if options:
+                self.stats.options_templates += 1
+            else:
+                self.stats.templates += 1
+            template = Template(10, template_id, tuple(fields), scope, is_options=options)
+            self._store(header, template_id, template, rows, problems, base + start)
+
+    def _store(
+        self,
+        header: _Header,
+        template_id: int,
+        template: Template,
+        rows: list[Row],
+        problems: list[_Problem],
+        offset: int,
+    ) -> None:
+        key = (header.exporter, header.domain, template_id)
+        try:
+            changed = self.cache.put(key, template)
+        except OverflowError:
+            self.stats.count("template cache full")
+            return
+        if changed:
+            self.stats.templates_changed += 1
+            self._layouts.pop(key, None)
+        if self.cache.has_pending(key):
+            for entry in self.cache.take_pending(key):
+                held = _Header(
+                    entry.version,
+                    header.exporter,
+                    header.domain,
+                    entry.sequence,
+                    entry.export_time_s,
+                    entry.sys_uptime_ms,
+                    entry.received_at_ns,
+                )
+                self.stats.pending_released += 1
+                self._data_set(held, template_id, memoryview(entry.body), -1, rows, problems)
+
+    # --- data ------------------------------------------------------------------------------
+
+    def _data_set(
+        self,
+        header: _Header,
+        set_id: int,
+        body: memoryview,
+        offset: int,
+        rows: list[Row],
+        problems: list[_Problem],
+    ) -> None:
+        key = (header.exporter, header.domain, set_id)
+        template = self.cache.get(key)
+        if template is None:
+            self.stats.pending += 1
+            self.stats.pending_dropped += self.cache.add_pending(
+                key,
+                header.version,
+                header.received_at_ns,
+                header.sequence,
+                header.export_time_s,
+                header.sys_uptime_ms,
+                bytes(body),
+            )
+            return
+        if template.is_options:
+            self._options_data(header, template, body, offset, problems)
+            return
+        layout = self._layouts.get(key)
+        if layout is None or layout.template is not template:
+            layout = self._layout(key, template)
+        tuples, overran = layout.rows(body)
+        state = self.cache.peek_exporter_state(header.exporter, header.domain)
+        resolver = RateResolver(state, self.sampling_overrides.get(header.exporter))
+        if layout.rate_mode == "set":
+            set_rate, known = resolver.default()
+        else:
+            set_rate, known = 1, True
+        decoded = layout.converter(
+            tuples,
+            header.received_at_ns,
+            header.exporter,
+            header.domain,
+            header.sequence,
+            header.sys_uptime_ms,
+            header.export_time_s,
+            state.system_init_ms if state is not None else None,
+            set_rate,
+            resolver.fallback,
+            resolver.lookup,
+        )
+        if not known:
+            self.stats.unknown_sampling += len(decoded)
+        self.stats.unknown_sampling += resolver.unknown
+        rows.extend(decoded)
+        if overran:
+            problems.append(
+                _Problem(
+                    "record past set end",
+                    f"a record of template {set_id} runs past the end of its data set; "
+                    f"{len(decoded)} records before it were kept",
+                    offset,
+                )
+            )
+
+    def _layout(self, key: TemplateKey, template: Template) -> RecordLayout:
+        layout = self._compiled.get(template)
+        if layout is None:
+            if len(self._compiled) >= _MAX_LAYOUTS:
+                self._compiled.clear()
+            layout = self._compiled[template] = compile_layout(template)
+            if layout.unusable:
+                self.stats.count("unusable field length", len(layout.unusable))
+            if layout.fixed is not None and layout.record_length == 0:
+                self.stats.count("template with empty records")
+        if len(self._layouts) >= _MAX_LAYOUTS:
+            self._layouts.clear()
+        self._layouts[key] = layout
+        return layout
+
+    def _options_data(
+        self, header: _Header, template: Template, body: memoryview, offset: int, problems: list[_Problem]
+    ) -> None:
+        records, overran = option_values(template, body)
+        state = self.cache.exporter_state(header.exporter, header.domain) if records else None
+        for values in records:
+            self.stats.options_records += 1
+            if state is not None and learn(state, values):
+                self.stats.sampling_updates += 1
+        if overran:
+            problems.append(
+                _Problem(
+                    "record past set end",
+                    f"an options record of template {template.template_id} runs past the end of its set",
+                    offset,
+                )
+            )
+
+    # --- errors ----------------------------------------------------------------------------
+
+    def _fatal(
+        self,
+        protocol: str,
+        exporter: str,
+        offset: int,
+        kind: str,
+        message: str,
+        rows: list[Row] | None = None,
+    ) -> NetflowDecodeError:
+        self.stats.count(kind)
+        if rows:
+            self.stats.data_records += len(rows)
+        return NetflowDecodeError(
+            message, protocol=protocol, exporter=exporter, offset=offset, kind=kind, records=rows
+        )
+
+
+def option_values(template: Template, body: memoryview | bytes) -> tuple[list[dict[int, int]], bool]:
+    """The unsigned IANA fields of each options record, by element id; True if a record overran.
+
+    NetFlow v9 scope fields are RFC 3954 scope types, not elements, and are skipped; IPFIX scope
+    fields are elements (selectorId 302 names the sampler that the record describes).
+    """
+    fields = template.fields
+    skip = template.scope_count if template.version == 9 else 0
+    min_length = sum(1 if f.length == ie.VARIABLE_LENGTH else f.length for f in fields)
+    out: list[dict[int, int]] = []
+    if min_length <= 0:
+        return out, False
+    end = len(body)
+    pos = 0
+    while end - pos >= min_length:
+        values: dict[int, int] = {}
+        for i, f in enumerate(fields):
+            length = f.length
+            if length == ie.VARIABLE_LENGTH:
+                if pos >= end:
+                    return out, True
+                length = body[pos]
+                pos += 1
+                if length == 255:
+                    if pos + 2 > end:
+                        return out, True
+                    length = (body[pos] << 8) | body[pos + 1]
+                    pos += 2
+            if pos + length > end:
+                return out, True
+            if (
+                i >= skip
+                and f.enterprise == 0
+                and f.element in _OPTION_ELEMENTS
+                and 1 <= length <= 8
+                and f.element not in values
+            ):
+                values[f.element] = int.from_bytes(body[pos : pos + length], "big")
+            pos += length
+        out.append(values)
+    return out, False
