@@ -178,8 +178,10 @@ def start_airflow(var: Path, env: dict[str, str]) -> str:
 def airflow_json(env: dict[str, str], *args: str) -> Any:
     airflow = str(VENVS / "airflow" / "bin" / "airflow")
     out = run([airflow, *args, "-o", "json"], f"airflow {' '.join(args)}", env)
-    start = out.find("[")
-    return json.loads(out[start:]) if start >= 0 else []
+    for line in out.splitlines():  # airflow may print warnings before the JSON document
+        if line.startswith(("[{", "[]")):
+            return json.loads(line)
+    return []
 
 
 def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 3600) -> None:
