@@ -28,7 +28,7 @@ import struct
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -110,7 +110,7 @@ def parse_as_path(data: bytes, asn_size: int) -> list[Segment]:
     return segments
 
 
-def _path_length(segments: list[Segment]) -> int:
+def _path_length(segments: Sequence[Segment]) -> int:
     """AS count as RFC 6793 section 4.2.3 counts it: a set counts 1, confederation segments 0."""
     n = 0
     for seg_type, asns in segments:
@@ -121,11 +121,11 @@ def _path_length(segments: list[Segment]) -> int:
     return n
 
 
-def merge_as4_path(as_path: list[Segment], as4_path: list[Segment]) -> list[Segment]:
+def merge_as4_path(as_path: Sequence[Segment], as4_path: Sequence[Segment]) -> list[Segment]:
     """Reconstruct the 4-byte path from a 2-byte AS_PATH and AS4_PATH (RFC 6793 section 4.2.3)."""
     keep = _path_length(as_path) - _path_length(as4_path)
     if keep < 0:
-        return as_path  # AS4_PATH longer than AS_PATH: ignore it
+        return list(as_path)  # AS4_PATH longer than AS_PATH: ignore it
     leading: list[Segment] = []
     for seg_type, asns in as_path:
         if keep <= 0:
@@ -139,7 +139,7 @@ def merge_as4_path(as_path: list[Segment], as4_path: list[Segment]) -> list[Segm
             keep -= 1
         else:
             leading.append((seg_type, asns))
-    return leading + as4_path
+    return leading + list(as4_path)
 
 
 def origin_of(segments: list[Segment]) -> int | frozenset[int] | None:
