@@ -303,3 +303,13 @@ def test_from_ixf_refuses_to_overwrite_and_reports_bad_exports(tmp_path: Path) -
     bad.write_text("<html>", "utf-8")
     result = CliRunner().invoke(cli, ["config", "from-ixf", str(bad)])
     assert result.exit_code == 3 and f"error: {bad}: not json" in result.stderr
+
+
+def test_without_the_schemas_validation_is_skipped_and_said(tmp_path: Path) -> None:
+    result = exchange_members_from_ixf(export("skip_routeserver_10.json"), schema_dir=tmp_path)
+    assert result.warnings[0] == (
+        f"schema validation skipped: {tmp_path}/ixp-member-list-1.0.schema.json not found "
+        "(set PEERPOOL_IXF_SCHEMAS to the folder of the euro-ix schemas)"
+    )
+    assert "member_list[17].url is null" not in result.warnings  # that finding comes from the schema
+    assert len(result.members) == 19
