@@ -83,7 +83,7 @@ _DOTTED_HI = [f"{i >> 8}.{i & 0xFF}" for i in range(1 << 16)]
 _DOTTED_LO = ["." + s for s in _DOTTED_HI]
 _FRAG = struct.Struct("!H")
 _PORTS = struct.Struct("!HH")
-_IPV6 = struct.Struct("!BB2xHBB16s16s")  # ver/tc, tc/flow, (flow label), payload length, next header, hops, ...
+_IPV6 = struct.Struct("!BB2xHBB16s16s")  # ver/tc, tc/flow, (flow), payload length, next header, hops, ..
 
 # (ip_version, src_ip, dst_ip, ip_protocol, src_port, dst_port, tos, ip_length)
 _NO_IP: IpFields = (None, None, None, None, None, None, None, None)
