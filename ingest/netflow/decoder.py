@@ -15,8 +15,9 @@ padding after the last set, fields peerpool cannot read) are counted in ``stats`
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from ingest.netflow import elements as ie
 from ingest.netflow.layout import USED_ELEMENTS, RecordLayout, compile_layout
@@ -94,6 +95,19 @@ class _Header:
         return _PROTOCOL[self.version]
 
 
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    """What decoding one template key needs, valid while template and exporter state stay."""
+
+    template: Template
+    layout: RecordLayout
+    state_generation: int
+    init_ms: int | None
+    set_rate: int
+    rate_known: bool
+    resolver: RateResolver
+
+
 @dataclass(slots=True)
 class _Problem:
     kind: str
@@ -110,13 +124,19 @@ class NetflowDecoder:
 
     def __init__(self, cache: TemplateCache, sampling_overrides: dict[str, int] | None = None) -> None:
         self.cache = cache
-        self.sampling_overrides: dict[str, int] = dict(sampling_overrides or {})
-        for exporter, rate in self.sampling_overrides.items():
+        self._overrides: dict[str, int] = dict(sampling_overrides or {})
+        for exporter, rate in self._overrides.items():
             if not isinstance(rate, int) or rate < 1:
                 raise ValueError(f"sampling override for {exporter} must be a positive integer, not {rate!r}")
         self.stats = DecoderStats()
-        self._layouts: dict[TemplateKey, RecordLayout] = {}
+        self._templates = cache.template_map
+        self._bindings: dict[TemplateKey, _Binding] = {}
         self._compiled: dict[Template, RecordLayout] = {}
+
+    @property
+    def sampling_overrides(self) -> dict[str, int]:
+        """A copy of the configured rates (fixed for the decoder's lifetime)."""
+        return dict(self._overrides)
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -374,7 +394,7 @@ class NetflowDecoder:
                 elif template_id >= ie.MIN_DATA_SET_ID:
                     if self.cache.withdraw((header.exporter, header.domain, template_id)):
                         self.stats.withdrawn += 1
-                        self._layouts.pop((header.exporter, header.domain, template_id), None)
+                        self._bindings.pop((header.exporter, header.domain, template_id), None)
                     else:
                         self.stats.count("withdrawal of unknown template")
                 elif template_id == 0 and not any(body[p - 4 :]):
@@ -454,7 +474,7 @@ class NetflowDecoder:
             return
         if changed:
             self.stats.templates_changed += 1
-            self._layouts.pop(key, None)
+            self._bindings.pop(key, None)
         if self.cache.has_pending(key):
             for entry in self.cache.take_pending(key):
                 held = _Header(
@@ -481,7 +501,7 @@ class NetflowDecoder:
         problems: list[_Problem],
     ) -> None:
         key = (header.exporter, header.domain, set_id)
-        template = self.cache.get(key)
+        template = self._templates.get(key)
         if template is None:
             self.stats.pending += 1
             self.stats.pending_dropped += self.cache.add_pending(
@@ -497,32 +517,47 @@ class NetflowDecoder:
         if template.is_options:
             self._options_data(header, template, body, offset, problems)
             return
-        layout = self._layouts.get(key)
-        if layout is None or layout.template is not template:
-            layout = self._layout(key, template)
-        tuples, overran = layout.rows(body)
-        state = self.cache.peek_exporter_state(header.exporter, header.domain)
-        resolver = RateResolver(state, self.sampling_overrides.get(header.exporter))
-        if layout.rate_mode == "set":
-            set_rate, known = resolver.default()
+        binding = self._bindings.get(key)
+        if (
+            binding is None
+            or binding.template is not template
+            or binding.state_generation != self.cache.state_generation
+        ):
+            binding = self._bind(key, template)
+        layout = binding.layout
+        fixed = layout.fixed
+        if fixed is not None:
+            size = layout.record_length
+            count = len(body) // size if size else 0
+            tuples: Iterable[tuple[Any, ...]] = fixed.iter_unpack(body[: count * size])
+            overran = False
         else:
-            set_rate, known = 1, True
+            tuples, overran = layout.rows(body)
+        ref_ms = header.export_time_s * 1000
+        if header.version == 9:
+            ref_up: int | None = header.sys_uptime_ms
+        elif binding.init_ms is not None:
+            ref_up = (ref_ms - binding.init_ms) & 0xFFFFFFFF
+        else:
+            ref_up = None
+        resolver = binding.resolver
         decoded = layout.converter(
             tuples,
             header.received_at_ns,
             header.exporter,
             header.domain,
             header.sequence,
-            header.sys_uptime_ms,
-            header.export_time_s,
-            state.system_init_ms if state is not None else None,
-            set_rate,
+            ref_ms,
+            ref_up,
+            binding.set_rate,
             resolver.fallback,
             resolver.lookup,
         )
-        if not known:
+        if not binding.rate_known:
             self.stats.unknown_sampling += len(decoded)
-        self.stats.unknown_sampling += resolver.unknown
+        if resolver.unknown:
+            self.stats.unknown_sampling += resolver.unknown
+            resolver.unknown = 0
         rows.extend(decoded)
         if overran:
             problems.append(
@@ -534,7 +569,8 @@ class NetflowDecoder:
                 )
             )
 
-    def _layout(self, key: TemplateKey, template: Template) -> RecordLayout:
+    def _bind(self, key: TemplateKey, template: Template) -> _Binding:
+        """Compile (or reuse) the template's layout and fix the set-level sampling fallback."""
         layout = self._compiled.get(template)
         if layout is None:
             if len(self._compiled) >= _MAX_LAYOUTS:
@@ -544,20 +580,39 @@ class NetflowDecoder:
                 self.stats.count("unusable field length", len(layout.unusable))
             if layout.fixed is not None and layout.record_length == 0:
                 self.stats.count("template with empty records")
-        if len(self._layouts) >= _MAX_LAYOUTS:
-            self._layouts.clear()
-        self._layouts[key] = layout
-        return layout
+        state = self.cache.peek_exporter_state(key[0], key[1])
+        resolver = RateResolver(state, self._overrides.get(key[0]))
+        if layout.rate_mode == "set":
+            set_rate, known = resolver.default()
+        else:
+            set_rate, known = 1, True
+        binding = _Binding(
+            template=template,
+            layout=layout,
+            state_generation=self.cache.state_generation,
+            init_ms=state.system_init_ms if state is not None else None,
+            set_rate=set_rate,
+            rate_known=known,
+            resolver=resolver,
+        )
+        if len(self._bindings) >= _MAX_LAYOUTS:
+            self._bindings.clear()
+        self._bindings[key] = binding
+        return binding
 
     def _options_data(
         self, header: _Header, template: Template, body: memoryview, offset: int, problems: list[_Problem]
     ) -> None:
         records, overran = option_values(template, body)
-        state = self.cache.exporter_state(header.exporter, header.domain) if records else None
-        for values in records:
-            self.stats.options_records += 1
-            if state is not None and learn(state, values):
-                self.stats.sampling_updates += 1
+        if records:
+            state = self.cache.exporter_state(header.exporter, header.domain)
+            before = (dict(state.sampling), state.system_init_ms)
+            for values in records:
+                self.stats.options_records += 1
+                if learn(state, values):
+                    self.stats.sampling_updates += 1
+            if (state.sampling, state.system_init_ms) != before:
+                self.cache.state_changed()
         if overran:
             problems.append(
                 _Problem(

@@ -151,11 +151,19 @@ class TemplateCache:
         self._next_order = 0
         # bumped whenever a template changes, so decoders can drop compiled layouts
         self.generation = 0
+        # bumped whenever exporter state (sampling, init time) changes, so decoders can drop
+        # the per-template rates they cached
+        self.state_generation = 0
 
     # --- templates -------------------------------------------------------------------------
 
     def get(self, key: TemplateKey) -> Template | None:
         return self._templates.get(key)
+
+    @property
+    def template_map(self) -> dict[TemplateKey, Template]:
+        """The live template dict, for the decoder's hot path; change it only through put/withdraw."""
+        return self._templates
 
     def put(self, key: TemplateKey, template: Template) -> bool:
         """Store a template; True when it is new or differs from the one it replaces.
@@ -201,10 +209,18 @@ class TemplateCache:
     # --- exporter state --------------------------------------------------------------------
 
     def exporter_state(self, exporter: str, domain: int) -> ExporterState:
+        """The state of one exporter and domain, created when missing.
+
+        The caller changes it in place and must call :meth:`state_changed` afterwards.
+        """
         state = self._exporters.get((exporter, domain))
         if state is None:
             state = self._exporters[(exporter, domain)] = ExporterState()
+            self.state_generation += 1
         return state
+
+    def state_changed(self) -> None:
+        self.state_generation += 1
 
     def peek_exporter_state(self, exporter: str, domain: int) -> ExporterState | None:
         return self._exporters.get((exporter, domain))
@@ -405,6 +421,7 @@ class TemplateCache:
                 sampler = item["sampler"]
                 skey: SamplerKey = None if sampler is None else (str(sampler[0]), int(sampler[1]))
                 state.sampling[skey] = int(item["rate"])
+        self.state_generation += 1
         for obj in raw["pending"]:
             key_list = obj["key"]
             self.add_pending(
