@@ -60,7 +60,6 @@ def _is_admin() -> bool:
 def _only_self(query: Any) -> Any:
     """/api/v1/*/related/{owners,created_by,changed_by} would list every user (member names)."""
     from flask import g
-
     from superset import security_manager
 
     if _is_admin():
