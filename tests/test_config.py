@@ -626,3 +626,39 @@ def test_ids_with_spaces_are_refused() -> None:
         "exchange.toml: switch 'ktw sw1' has id 'ktw sw1' with characters that break references; "
         "use letters, digits and . _ / - (no spaces or colons)"
     )
+
+
+WRONG_VALUES = (
+    "[]",
+    "0",
+    "-5",
+    "1.5",
+    "true",
+    '""',
+    '"x y"',
+    "2024-01-01",
+    "2024-01-01T00:00:00",
+    "{ a = 1 }",
+)
+
+
+def test_any_wrong_value_is_a_config_problem_never_a_crash() -> None:
+    """Every `key = value` line of the example, given each wrong value in turn: the loader either
+    accepts it or raises ConfigProblems; nothing else (no TypeError, KeyError, ...) escapes."""
+    lines = example_text().splitlines()
+    tried = refused = 0
+    for n, line in enumerate(lines):
+        if "=" not in line or line.lstrip().startswith(("#", "[")):
+            continue
+        key = line.split("=", 1)[0].strip()
+        for value in WRONG_VALUES:
+            text = "\n".join([*lines[:n], f"{key} = {value}", *lines[n + 1 :]])
+            tried += 1
+            try:
+                loads_exchange(text, source=SRC)
+            except ConfigProblems as exc:
+                refused += 1
+                assert exc.problems and all(p.startswith("exchange.toml: ") for p in exc.problems)
+    # the example has 100 `key = value` lines (counted with grep); nearly every wrong value is refused
+    assert tried == 100 * len(WRONG_VALUES)
+    assert refused > 0.9 * tried, (refused, tried)

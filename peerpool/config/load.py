@@ -227,6 +227,9 @@ class _Reader:
 
     def _currency(self, entry: Entry, default: str | None) -> str:
         currency = entry.text("currency", required=default is None, default=default or "", example='"PLN"')
+        if "currency" in entry.table and currency == "" and default is not None:
+            entry.fail(f'has an empty currency; write currency = "{default}" or remove the key')
+            return ""
         if currency and currency not in CURRENCIES:
             hint = (
                 f" (write it in upper case: '{currency.upper()}')" if currency.upper() in CURRENCIES else ""
