@@ -423,9 +423,10 @@ def test_fast_path_agrees_with_general_path_on_real_headers() -> None:
         assert tuple(bare)[5:] == fast[5:]
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if not c.name.startswith(("dot1q", "qinq", "double"))], ids=str
-)
+UNTAGGED = [c for c in CASES if not c.name.startswith(("dot1q", "qinq", "double"))]
+
+
+@pytest.mark.parametrize("case", UNTAGGED, ids=[c.name for c in UNTAGGED])
 def test_every_path_agrees_on_the_hand_built_frames(case: Case) -> None:
     """The untagged fast path, the tagged general path and the bare-IP path give the same fields."""
     untagged = parse_ethernet(case.frame)
