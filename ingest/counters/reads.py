@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from peerpool.lake import PORT_COUNTERS, write_part
 
@@ -50,13 +50,12 @@ def write_reads_by_day(lake: Path, table: pa.Table, key: str) -> list[Path]:
     Parts of the same key on other days are removed, so storing a corrected input again
     replaces everything the earlier version stored.
     """
-    by_day: dict[dt.date, list[int]] = defaultdict(list)
-    for index, moment in enumerate(table.column("polled_at").to_pylist()):
-        by_day[moment.astimezone(dt.UTC).date()].append(index)
-    written = [
-        write_part(lake, TABLE, table.take(pa.array(indices)), day, key)
-        for day, indices in sorted(by_day.items())
-    ]
+    days = pc.cast(pc.cast(table.column("polled_at"), pa.timestamp("us")), pa.date32())
+    written = []
+    for day in sorted(pc.unique(days).to_pylist()):
+        written.append(
+            write_part(lake, TABLE, table.filter(pc.equal(days, pa.scalar(day, pa.date32()))), day, key)
+        )
     keep = {path.resolve() for path in written}
     base = lake / TABLE
     if base.is_dir():
