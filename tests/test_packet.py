@@ -262,7 +262,7 @@ def test_header_fields_match_tshark(case: Case, dissected: dict[str, Pairs]) -> 
         assert ours.tos == int(first(ipv6, "ipv6.tclass"), 16)
         assert ours.ip_length == int(first(ipv6, "ipv6.plen")) + 40
     else:
-        assert ours.ip_version is ours.src_ip is ours.ip_protocol is None
+        assert (ours.ip_version, ours.src_ip, ours.ip_protocol) == (None, None, None)
     assert ours.ip_protocol == case.protocol
     assert (ours.src_port, ours.dst_port) == case.ports
     for name in ("tcp", "udp", "sctp"):

@@ -251,7 +251,7 @@ def test_ip_header_protocols() -> None:
 def test_unknown_header_protocol_leaves_fields_empty() -> None:
     (sample,) = decode_datagram(datagram([flow_sample([raw_header(b"\xff" * 40, protocol=7)])])).flow_samples
     assert sample.header_protocol == 7 and sample.header_length == 40
-    assert sample.src_mac is sample.ip_version is None
+    assert (sample.src_mac, sample.ip_version) == (None, None)
 
 
 def test_unknown_and_skipped_records_are_counted_and_skipped_by_length() -> None:
