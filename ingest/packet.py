@@ -72,9 +72,9 @@ _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
 _IPV4 = struct.Struct("!BBH4xBBH4s4s")  # ver/ihl, tos, total length, (id, frag), ttl, proto, csum, src, dst
-# IPv4 with IHL 5 and the 4 port bytes: tos, total length, flags/fragment, protocol, the addresses
-# as 16-bit halves, ports
-_IPV4_FAST = struct.Struct("!xBH2xHxB2xHHHHHH")
+# Ethernet + IPv4 with IHL 5 + the 4 port bytes: MAC pair, ethertype, version/IHL, tos, total length,
+# flags/fragment, protocol, the addresses as 16-bit halves, ports
+_ETH_IPV4_FAST = struct.Struct("!12sHBBH2xHxB2xHHHHHH")
 # IPv6 and the 4 port bytes: version/class, class/flow, payload length, next header, src, dst, ports
 _IPV6_FAST = struct.Struct("!BB2xHBx16s16sHH")
 # Dotted-quad text of every 16-bit half of an IPv4 address ("192.168" and ".0.1"): two list lookups
@@ -159,18 +159,15 @@ def mac_pair(key: bytes) -> tuple[str, str]:
 
 def ethernet_fields(buf: bytes, start: int, end: int) -> HeaderFields:
     """``PacketHeader`` fields as a plain tuple; ``end`` must not exceed ``len(buf)``."""
-    if end - start < 14:
-        return _short_ethernet(buf, start, end)
-    key = buf[start : start + 12]
-    pair = _MAC_PAIRS.get(key)
-    dst_mac, src_mac = pair if pair is not None else mac_pair(key)
-    ethertype: int | None = (buf[start + 12] << 8) | buf[start + 13]
-    pos = start + 14
-    # fast paths: untagged IPv4 without options, untagged IPv6 straight to the transport header,
-    # with the four port bytes present (most sampled frames); everything else takes the general way
-    if ethertype == ETHERTYPE_IPV4:
-        if end - pos >= 24 and buf[pos] == 0x45:
-            tos, length, frag, proto, s_hi, s_lo, d_hi, d_lo, sport, dport = _IPV4_FAST.unpack_from(buf, pos)
+    # fast paths, one struct call each: untagged IPv4 without options and untagged IPv6 straight to
+    # the transport header, with the four port bytes present (most sampled frames)
+    if end - start >= 38:
+        key, ethertype, ver_ihl, tos, length, frag, proto, s_hi, s_lo, d_hi, d_lo, sport, dport = (
+            _ETH_IPV4_FAST.unpack_from(buf, start)
+        )
+        if ethertype == ETHERTYPE_IPV4 and ver_ihl == 0x45:
+            pair = _MAC_PAIRS.get(key)
+            dst_mac, src_mac = pair if pair is not None else mac_pair(key)
             if frag & 0x1FFF:
                 sport = dport = None
             elif proto not in PORT_PROTOCOLS:
@@ -182,17 +179,27 @@ def ethernet_fields(buf: bytes, start: int, end: int) -> HeaderFields:
                 src_mac, dst_mac, None, None, ethertype, 4, _DOTTED_HI[s_hi] + _DOTTED_LO[s_lo],
                 _DOTTED_HI[d_hi] + _DOTTED_LO[d_lo], proto, sport, dport, tos, length,
             )  # fmt: skip
-        return (src_mac, dst_mac, None, None, ethertype, *ipv4_fields(buf, pos, end))
-    if ethertype == ETHERTYPE_IPV6:
-        if end - pos >= 44:
-            b0, b1, plen, nh, src, dst, sport, dport = _IPV6_FAST.unpack_from(buf, pos)
+        if ethertype == ETHERTYPE_IPV6 and end - start >= 58:
+            b0, b1, plen, nh, src, dst, sport, dport = _IPV6_FAST.unpack_from(buf, start + 14)
             if b0 >> 4 == 6 and (nh in PORT_PROTOCOLS or nh == IPPROTO_ICMPV6):
+                pair = _MAC_PAIRS.get(key)
+                dst_mac, src_mac = pair if pair is not None else mac_pair(key)
                 if nh == IPPROTO_ICMPV6:
                     sport, dport = 0, sport
                 return (
                     src_mac, dst_mac, None, None, ethertype, 6, _ntop(_AF_INET6, src), _ntop(_AF_INET6, dst),
                     nh, sport, dport, ((b0 & 0x0F) << 4) | (b1 >> 4), plen + 40,
                 )  # fmt: skip
+    elif end - start < 14:
+        return _short_ethernet(buf, start, end)
+    key = buf[start : start + 12]
+    pair = _MAC_PAIRS.get(key)
+    dst_mac, src_mac = pair if pair is not None else mac_pair(key)
+    ethertype = (buf[start + 12] << 8) | buf[start + 13]
+    pos = start + 14
+    if ethertype == ETHERTYPE_IPV4:
+        return (src_mac, dst_mac, None, None, ethertype, *ipv4_fields(buf, pos, end))
+    if ethertype == ETHERTYPE_IPV6:
         return (src_mac, dst_mac, None, None, ethertype, *ipv6_fields(buf, pos, end))
     vlan = inner_vlan = None
     if ethertype in VLAN_TPIDS:
