@@ -291,7 +291,7 @@ class TsharkCapture:
         return record
 
 
-def _ours(record: dict[str, object]) -> dict[str, Any]:
+def comparable(record: dict[str, object]) -> dict[str, Any]:
     out = {column: record[column] for column in (*TSHARK_FIELDS, "ip_version", "flow_start", "flow_end")}
     out["in_record_rate"] = record["sampling_rate"]
     return out
@@ -317,7 +317,7 @@ def _matches(theirs: dict[str, Any], ours: dict[str, Any]) -> bool:
     return True
 
 
-def _unmatched(
+def unmatched(
     theirs: list[tuple[int, dict[str, Any]]], ours: list[tuple[int, dict[str, Any]]]
 ) -> tuple[list[Any], list[Any]]:
     """Pair records with equal frame time and equal compared fields; return what stays unpaired."""
@@ -344,7 +344,7 @@ def decode_capture(pcap: Path, decoder: NetflowDecoder | None = None) -> tuple[N
             rows = decoder.decode(datagram.payload, datagram.src_ip, datagram.timestamp_ns)
         except NetflowDecodeError as exc:  # pragma: no cover - a failure path, reported below
             raise AssertionError(f"{pcap}: {exc}") from exc
-        records.extend((int(str(r["received_at"])), _ours(r)) for r in rows)
+        records.extend((int(str(r["received_at"])), comparable(r)) for r in rows)
     return decoder, records
 
 
@@ -362,7 +362,7 @@ def test_capture_matches_tshark(capture: str) -> None:
     assert stats.data_records + stats.options_records == tshark.data_records
     assert stats.data_records == len(tshark.flows)
     assert decoder.cache.pending_count == tshark.no_template_sets
-    missing, extra = _unmatched(tshark.flows, records)
+    missing, extra = unmatched(tshark.flows, records)
     assert not missing and not extra, f"tshark only: {missing[:3]}\npeerpool only: {extra[:3]}"
 
 
@@ -381,7 +381,7 @@ def test_generated_exporter_capture_matches_tshark(name: str) -> None:
     assert decoder.stats.data_records + decoder.stats.options_records == counts["data_records"]
     assert decoder.stats.data_records == 3000
     assert not decoder.stats.errors
-    missing, extra = _unmatched(tshark.flows, records)
+    missing, extra = unmatched(tshark.flows, records)
     assert not missing and not extra, f"tshark only: {missing[:3]}\npeerpool only: {extra[:3]}"
 
 
@@ -390,7 +390,7 @@ def test_h3c_record_framing_beats_tshark_abort() -> None:
     tshark = TsharkCapture(load_tshark(REALDATA / "tshark" / capture.replace(".pcap", ".tshark.json")))
     decoder, records = decode_capture(REALDATA / "pcaps" / capture)
     assert len(tshark.flows) == 1  # tshark gave up after the malformed first record
-    missing, _extra = _unmatched(tshark.flows, records)
+    missing, _extra = unmatched(tshark.flows, records)
     assert not missing
     # independent counts: the exporter's own v9 header count (records in the datagram, as tshark
     # read it) and the datagram size framed by tshark's template (80-byte records, 84-byte sets)
@@ -406,7 +406,7 @@ def test_h3c_varstring_in_netflow9() -> None:
     capture = "logstash-codec-netflow/netflow_9_h3c_netstream_with_varstring.pcap"
     tshark = TsharkCapture(load_tshark(REALDATA / "tshark" / capture.replace(".pcap", ".tshark.json")))
     decoder, records = decode_capture(REALDATA / "pcaps" / capture)
-    missing, extra = _unmatched(tshark.flows, records)
+    missing, extra = unmatched(tshark.flows, records)
     assert not missing and not extra
     assert decoder.stats.data_records == 1 and not decoder.stats.errors
 
@@ -489,7 +489,7 @@ def test_live_tshark_in_one_session_agrees_on_template_347(tmp_path: Path) -> No
     tshark = TsharkCapture(_tshark_live(fixed, 9991))
     decoder, records = decode_capture(REALDATA / "pcaps" / capture)
     assert len(tshark.flows) == 9  # tshark now finds template 347
-    missing, extra = _unmatched(tshark.flows, records)
+    missing, extra = unmatched(tshark.flows, records)
     assert not missing and not extra, f"tshark only: {missing[:3]}\npeerpool only: {extra[:3]}"
     assert tshark.no_template_sets == decoder.cache.pending_count == 4  # 313/341/342/348 never sent
     assert decoder.stats.data_records + decoder.stats.options_records == tshark.data_records == 85
@@ -509,7 +509,7 @@ def test_live_tshark_with_corrected_v9_count_agrees(tmp_path: Path) -> None:
     decoder, records = decode_capture(REALDATA / "pcaps" / capture)
     assert (tshark.templates, tshark.options_templates, tshark.data_records) == (2, 1, 3)
     assert len(tshark.flows) == decoder.stats.data_records == 2
-    missing, extra = _unmatched(tshark.flows, records)
+    missing, extra = unmatched(tshark.flows, records)
     assert not missing and not extra
     # the options record (interface scope, SAMPLING_INTERVAL 100) was applied to the exporter
     assert {r["in_record_rate"] for _, r in records} == {100}
