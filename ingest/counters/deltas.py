@@ -121,7 +121,7 @@ def pairs(reads: pl.DataFrame, rules: DeltaRules) -> pl.DataFrame:
         .otherwise(pl.col("speed_mbps"))
     )
     # Mbit/s is bits per µs: the most a port can carry in `span` µs is speed x span bits.
-    limit_bits = speed.cast(pl.Float64) * span.cast(pl.Float64) * (1.0 + rules.speed_tolerance)
+    limit_bits = speed.cast(pl.Float64) * pl.col("span").cast(pl.Float64) * (1.0 + rules.speed_tolerance)
     over = pl.lit(False)
     for name in ("d_in_bytes", "d_out_bytes"):
         over = (
@@ -140,8 +140,8 @@ def pairs(reads: pl.DataFrame, rules: DeltaRules) -> pl.DataFrame:
             wrap=wrap_any,
             **exprs,
         )
+        .with_columns(over=over)  # after `span` and the deltas exist, before filtering (no shift here)
         .filter(pl.col("same"))
-        .with_columns(over=over)
     )
     kind = (
         pl.when(pl.col("span") > rules.max_span_us)

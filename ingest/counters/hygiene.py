@@ -110,6 +110,20 @@ def choose_source(flags: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _bps(byte_count: pl.Expr, seconds: float) -> pl.Expr:
+    """bits per second = bytes x 8 / seconds, correctly rounded.
+
+    Polars turns a division by a constant into a multiplication by its reciprocal, which is
+    off by one unit in the last place (300,000 bytes gave 8,000.000000000001 bit/s); numpy's
+    division is IEEE-exact, so equal inputs give the figures a hand calculation gives.
+    """
+
+    def divide(values: pl.Series) -> pl.Series:
+        return pl.Series(values.cast(pl.Float64).to_numpy() / seconds, dtype=pl.Float64, nan_to_null=True)
+
+    return (byte_count * 8).map_batches(divide, return_dtype=pl.Float64)
+
+
 def rates(
     reads: pl.DataFrame,
     catalog: pl.DataFrame,
@@ -151,8 +165,8 @@ def rates(
             **byte_cols,
         )
         .with_columns(
-            in_bps=pl.col("in_bytes").cast(pl.Float64) * 8.0 / seconds,
-            out_bps=pl.col("out_bytes").cast(pl.Float64) * 8.0 / seconds,
+            in_bps=_bps(pl.col("in_bytes"), seconds),
+            out_bps=_bps(pl.col("out_bytes"), seconds),
             interval_start=(pl.col("k") * interval_us).cast(pl.Datetime("us", "UTC")),
         )
         .sort("k", "port_id")
