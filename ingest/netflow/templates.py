@@ -400,14 +400,16 @@ class TemplateCache:
         )
         try:
             cache._fill(raw)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise InputError(
                 f"{path}: the template cache has an unexpected layout ({exc!r}); move it away to start "
                 "with an empty cache (exporters re-send their templates)"
             ) from exc
         return cache
 
-    def _fill(self, raw: dict[str, Any]) -> None:
+    def _fill(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise ValueError(f"top level is {type(raw).__name__}, not an object")
         if raw.get("format") != CACHE_FORMAT or raw.get("format_version") != CACHE_FORMAT_VERSION:
             raise ValueError(f"format {raw.get('format')!r} version {raw.get('format_version')!r}")
         for obj in raw["templates"]:
