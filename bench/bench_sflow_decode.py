@@ -20,6 +20,7 @@ import cProfile
 import datetime as dt
 import gzip
 import io
+import os
 import platform
 import pstats
 import struct
@@ -72,10 +73,12 @@ def main() -> None:
     run(datagrams, 0.5)  # warm up (specialising interpreter, caches)
     n_datagrams, n_samples, cpu = run(datagrams, args.seconds)
     samples_per_s = n_samples / cpu
+    load = os.getloadavg()[0]
     line = (
         f"{dt.date.today().isoformat()} sflow decode_datagram: {samples_per_s:,.0f} flow samples/s, "
         f"{n_datagrams / cpu:,.0f} datagrams/s on one core ({n_samples:,} samples in {cpu:.2f} CPU s; "
-        f"corpus-pmacct-sfprobe-4529dgrams; CPython {platform.python_version()}; "
+        f"corpus-pmacct-sfprobe-4529dgrams; CPython {platform.python_version()}; load {load:.1f} on "
+        f"{os.cpu_count()} CPUs; "
         f"peer: sfacctd ~0.8 M samples/s end to end on 2 cores)"
     )
     print(line)
