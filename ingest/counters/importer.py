@@ -395,7 +395,6 @@ def parse(
         for c in COUNTER_FIELDS
     }
     ok_given = _booleans(frame["ok"], check)
-    check.raise_if_any()
 
     # device and port resolution
     by_address = _device_by_address(exchange)
@@ -422,7 +421,7 @@ def parse(
     ok = pl.select(pl.coalesce(ok_given, has_octets)).to_series()
     for c in ("in_octets", "out_octets"):
         check.flag(
-            ok & counters[c].is_null(),
+            ok & frame[c].is_null(),
             c,
             frame[c],
             "empty on a read marked ok; fill it, or set ok to false if the read failed",
