@@ -222,7 +222,9 @@ class Truth:
 
 def _counter_reads(truth: Truth, rng: random.Random) -> pa.Table:
     rows: list[dict[str, Any]] = []
-    ports = [(p, d, i, s) for p, d, i, _, s in MEMBER_PORTS] + [(p, d, i, 100000) for p, d, i in TRANSIT_PORTS]
+    ports = [(p, d, i, s) for p, d, i, _, s in MEMBER_PORTS] + [
+        (p, d, i, 100000) for p, d, i in TRANSIT_PORTS
+    ]
     for port_id, device, ifindex, speed in ports:
         top = speed * 1_000_000 * 300 // 8 // 4  # a quarter of line rate at most
         ins = [rng.randrange(top // 20, top) for _ in range(N)]
@@ -333,8 +335,14 @@ def _transit_flows(truth: Truth, rng: random.Random) -> pa.Table:
                     }
                     rows.append(row)
                     truth.transit_flows.append(
-                        {"k": k, "port": port_id, "dir": direction, "member": member, "est": est,
-                         "remote": remote_asn}
+                        {
+                            "k": k,
+                            "port": port_id,
+                            "dir": direction,
+                            "member": member,
+                            "est": est,
+                            "remote": remote_asn,
+                        }
                     )
     return pa.Table.from_pylist(rows, schema=lake.FLOWS)
 
@@ -364,18 +372,33 @@ def write_fixture(directory: Path, seed: int = 7) -> Truth:
             lake.write_part(root, table_name, part, day, "fixture")
     loss = pa.Table.from_pylist(
         [
-            {"interval_start": at(3), "flow_protocol": "sflow5", "exporter_address": "10.255.0.1",
-             "observation_domain": 0, "datagrams_received": 90, "datagrams_missing": 10,
-             "samples_received": 700, "samples_missing": 77, "source_file": "fixture-sflow"},
+            {
+                "interval_start": at(3),
+                "flow_protocol": "sflow5",
+                "exporter_address": "10.255.0.1",
+                "observation_domain": 0,
+                "datagrams_received": 90,
+                "datagrams_missing": 10,
+                "samples_received": 700,
+                "samples_missing": 77,
+                "source_file": "fixture-sflow",
+            },
         ],
         schema=lake.FLOW_LOSS,
     )
     lake.write_part(root, "flow_loss", loss, T0.date(), "fixture")
     macs = pa.Table.from_pylist(
         [
-            {"interval_start": at(k), "exporter_address": "10.255.0.1", "vlan": 100,
-             "mac": "02:00:00:00:ee:ee", "direction": "src", "sample_count": 3,
-             "estimated_bytes": 3 * 16384 * 900, "source_file": "fixture-sflow"}
+            {
+                "interval_start": at(k),
+                "exporter_address": "10.255.0.1",
+                "vlan": 100,
+                "mac": "02:00:00:00:ee:ee",
+                "direction": "src",
+                "sample_count": 3,
+                "estimated_bytes": 3 * 16384 * 900,
+                "source_file": "fixture-sflow",
+            }
             for k in (1, 2, 400)
         ],
         schema=lake.UNKNOWN_MACS,
@@ -521,8 +544,16 @@ def test_ip_version_split_follows_sflow_shares(built: tuple[Path, Truth]) -> Non
     directory, truth = built
     k = 17
     port = "waw-sw1:et-0/0/7"
-    v4 = sum(r["estimated_bytes"] for r in truth.matrix if r["src_port_id"] == port and r["interval_start"] == at(k) and r["ip_version"] == 4)
-    total = sum(r["estimated_bytes"] for r in truth.matrix if r["src_port_id"] == port and r["interval_start"] == at(k))
+    v4 = sum(
+        r["estimated_bytes"]
+        for r in truth.matrix
+        if r["src_port_id"] == port and r["interval_start"] == at(k) and r["ip_version"] == 4
+    )
+    total = sum(
+        r["estimated_bytes"]
+        for r in truth.matrix
+        if r["src_port_id"] == port and r["interval_start"] == at(k)
+    )
     (row,) = query(
         serving(directory),
         f"select in_ipv4_bytes, in_ipv6_bytes, in_bytes from fct_member_traffic_5min "
@@ -600,7 +631,17 @@ def test_transit_bill_by_hand_in_decimal(built: tuple[Path, Truth]) -> None:
         "select billing_month, intervals_used, intervals_in_month, billed_mbps, commit_cost, overage_mbps, "
         "overage_cost, total_cost, effective_price_per_mbps from fct_transit_bill_monthly",
     )
-    assert row == (dt.date(2026, 3, 1), len(complete), 8928 - 12, billed, commit_cost, overage, overage_cost, total, effective)
+    assert row == (
+        dt.date(2026, 3, 1),
+        len(complete),
+        8928 - 12,
+        billed,
+        commit_cost,
+        overage,
+        overage_cost,
+        total,
+        effective,
+    )
     assert overage > 0  # the fixture is sized to exceed the commit
 
 
@@ -616,7 +657,9 @@ def _transit_expected(truth: Truth) -> dict[tuple[str, int], dict[str, float]]:
             per_member[(f["member"], f["k"])][f["dir"]] += math.nan
             continue
         counter = (truth.port_in if f["dir"] == "in" else truth.port_out)[f["port"]][f["k"]]
-        per_member[(f["member"], f["k"])][f["dir"]] += f["est"] * counter / flow_total[(f["port"], f["dir"], f["k"])]
+        per_member[(f["member"], f["k"])][f["dir"]] += (
+            f["est"] * counter / flow_total[(f["port"], f["dir"], f["k"])]
+        )
     return per_member
 
 
@@ -711,7 +754,9 @@ def test_operational_marts(built: tuple[Path, Truth]) -> None:
     assert query(db, "select datagram_loss_ratio, sample_loss_ratio from fct_flow_loss_5min") == [
         (10 / 100, 77 / 777)
     ]
-    macs = query(db, "select traffic_date, sample_count, intervals_seen from fct_unknown_macs_daily order by 1")
+    macs = query(
+        db, "select traffic_date, sample_count, intervals_seen from fct_unknown_macs_daily order by 1"
+    )
     assert macs == [(dt.date(2026, 3, 28), 6, 2), (dt.date(2026, 3, 29), 3, 1)]
     quality = query(
         db,
@@ -753,11 +798,20 @@ def test_rebuild_is_idempotent_and_late_data_replaces_its_day(tmp_path: Path) ->
     build(tmp_path)  # incremental, nothing new
     assert snapshot(serving(tmp_path)) == first
     # late sFlow for the first day arrives in a new part file: re-run from that day
-    late = [dict(r) for r in truth.matrix if r["interval_start"] == at(5) and r["src_port_id"] == "ktw-sw1:et-0/0/1"]
+    late = [
+        dict(r)
+        for r in truth.matrix
+        if r["interval_start"] == at(5) and r["src_port_id"] == "ktw-sw1:et-0/0/1"
+    ]
     for r in late:
         r["source_file"] = "late"
-    lake.write_part(tmp_path / "lake", "member_matrix", pa.Table.from_pylist(late, schema=lake.MEMBER_MATRIX),
-                    T0.date(), "late")
+    lake.write_part(
+        tmp_path / "lake",
+        "member_matrix",
+        pa.Table.from_pylist(late, schema=lake.MEMBER_MATRIX),
+        T0.date(),
+        "late",
+    )
     build(tmp_path, since=T0.date().isoformat())
     incremental = snapshot(serving(tmp_path))
     build(tmp_path, full_refresh=True)
@@ -767,9 +821,15 @@ def test_rebuild_is_idempotent_and_late_data_replaces_its_day(tmp_path: Path) ->
         f"select sum(sflow_estimated_bytes) from fct_member_pair_traffic_5min where interval_start = '{at(5).isoformat()}' "
         "and src_member_id = 'AS64500'",
     )[0][0]
-    before = sum(r["estimated_bytes"] for r in truth.matrix if r["interval_start"] == at(5) and r["src_member_id"] == "AS64500")
+    before = sum(
+        r["estimated_bytes"]
+        for r in truth.matrix
+        if r["interval_start"] == at(5) and r["src_member_id"] == "AS64500"
+    )
     assert doubled == before + sum(r["estimated_bytes"] for r in late)
-    assert len(incremental["fct_member_traffic_5min"]) == len(first["fct_member_traffic_5min"])  # no duplicates
+    assert len(incremental["fct_member_traffic_5min"]) == len(
+        first["fct_member_traffic_5min"]
+    )  # no duplicates
 
 
 def test_empty_lake_builds_empty_marts(tmp_path: Path) -> None:
@@ -788,9 +848,23 @@ def test_failing_dbt_test_fails_the_build_and_keeps_serving(tmp_path: Path) -> N
     before = serving(tmp_path).read_bytes()
     # a member_matrix row naming a member that is not configured breaks a relationships test
     bad = pa.Table.from_pylist(
-        [{"interval_start": T0, "site": "KTW", "exporter_address": "10.255.0.1", "vlan": 100, "ip_version": 4,
-          "src_member_id": "AS99999", "dst_member_id": "AS64500", "src_port_id": None, "dst_port_id": None,
-          "estimated_bytes": 1000, "estimated_packets": 1, "sample_count": 1, "source_file": "bad"}],
+        [
+            {
+                "interval_start": T0,
+                "site": "KTW",
+                "exporter_address": "10.255.0.1",
+                "vlan": 100,
+                "ip_version": 4,
+                "src_member_id": "AS99999",
+                "dst_member_id": "AS64500",
+                "src_port_id": None,
+                "dst_port_id": None,
+                "estimated_bytes": 1000,
+                "estimated_packets": 1,
+                "sample_count": 1,
+                "source_file": "bad",
+            }
+        ],
         schema=lake.MEMBER_MATRIX,
     )
     lake.write_part(tmp_path / "lake", "member_matrix", bad, T0.date(), "bad")
@@ -858,9 +932,18 @@ def test_cli_build_runs(tmp_path: Path) -> None:
     (tmp_path / "exchange.toml").write_text(EXCHANGE_TOML, encoding="utf-8")
     env = dict(os.environ, PEERPOOL_WAREHOUSE=str(tmp_path / "wh"))
     result = subprocess.run(
-        [shutil.which("peerpool") or str(Path(sys.executable).parent / "peerpool"), "build",
-         "--lake", str(tmp_path / "lake"), "--config", str(tmp_path / "exchange.toml")],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            shutil.which("peerpool") or str(Path(sys.executable).parent / "peerpool"),
+            "build",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--config",
+            str(tmp_path / "exchange.toml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "[4/4] publish" in result.stdout
