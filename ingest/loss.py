@@ -188,7 +188,8 @@ class LossTracker:
         ):
             wrapped = stream.uptime_ms > MOD - UPTIME_WRAP_GUARD_MS and uptime_ms < UPTIME_WRAP_GUARD_MS
             if not wrapped:
-                self.events.restarts += 1
+                if stream.kind != "samples":
+                    self.events.restarts += 1  # one per exporter stream, not one per sFlow source
                 stream.gaps = []
                 self._advance(stream, seq, span, uptime_ms, received_ns)
                 return
@@ -218,7 +219,8 @@ class LossTracker:
         else:
             back = MOD - d
             if back > window:
-                self.events.restarts += 1
+                if stream.kind != "samples":
+                    self.events.restarts += 1
                 stream.gaps = []
                 self._advance(stream, seq, span, uptime_ms, received_ns)
             elif not self._fill(stream, seq, span or 1, slot) and stream.kind == "records":

@@ -40,6 +40,11 @@ def sample_vlan(tag: int | None, switch_vlan: int | None) -> int | None:
     return tag if tag is not None else switch_vlan
 
 
+def valid_vlan(vlan: int | None) -> int | None:
+    """A VLAN id the lake can hold (0-4095); agents put 0xFFFFFFFF and the like for "unknown"."""
+    return vlan if vlan is not None and 0 <= vlan <= 4095 else None
+
+
 class MatrixAggregator:
     def __init__(self, interval_ns: int = INTERVAL_NS) -> None:
         self.interval_ns = interval_ns
@@ -68,34 +73,37 @@ class MatrixAggregator:
 
     def rows(self, enricher: Enricher) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(MEMBER_MATRIX rows, UNKNOWN_MACS rows); interval_start as ns since the epoch."""
-        lookups = enricher.member_ports(
-            {(key[4], key[2]) for key in self.raw} | {(key[5], key[2]) for key in self.raw}
-        )
+        raw: dict[RawKey, list[int]] = {}
+        for (interval, agent, vlan, ip_version, src, dst), acc in self.raw.items():
+            clean = (interval, agent, valid_vlan(vlan), ip_version, src, dst)
+            have = raw.get(clean)
+            if have is None:
+                raw[clean] = list(acc)
+            else:
+                for i in range(3):
+                    have[i] += acc[i]
+        lookups = enricher.member_ports({(key[4], key[2]) for key in raw} | {(key[5], key[2]) for key in raw})
         matrix: dict[tuple[Any, ...], list[int]] = {}
         unknown: dict[tuple[Any, ...], list[int]] = {}
         report_unknown = enricher.has_config
         sites: dict[str, str | None] = {}
-        for (interval, agent, vlan, ip_version, src, dst), (
-            est_bytes,
-            est_packets,
-            count,
-        ) in self.raw.items():
+        for (interval, agent, vlan, ip_version, src, dst), (est_bytes, est_packets, count) in raw.items():
             src_member, src_port = lookups[(src, vlan)]
             dst_member, dst_port = lookups[(dst, vlan)]
             site = sites.get(agent)
             if agent not in sites:
                 site = sites[agent] = enricher.site_for_agent(agent)
-            key = (interval, site, agent, vlan, ip_version, src_member, dst_member, src_port, dst_port)
-            acc = matrix.get(key)
-            if acc is None:
-                matrix[key] = [est_bytes, est_packets, count]
+            mkey = (interval, site, agent, vlan, ip_version, src_member, dst_member, src_port, dst_port)
+            macc = matrix.get(mkey)
+            if macc is None:
+                matrix[mkey] = [est_bytes, est_packets, count]
             else:
-                acc[0] += est_bytes
-                acc[1] += est_packets
-                acc[2] += count
+                macc[0] += est_bytes
+                macc[1] += est_packets
+                macc[2] += count
             if report_unknown:
                 for mac, member, direction in ((src, src_member, "src"), (dst, dst_member, "dst")):
-                    if member is None:
+                    if member is None and mac is not None:
                         ukey = (interval, agent, vlan, mac, direction)
                         uacc = unknown.get(ukey)
                         if uacc is None:

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from ingest import spool as sp
 from ingest.enrich import AsnLookup, Enricher
 from ingest.loss import LossTracker
-from ingest.matrix import MatrixAggregator
+from ingest.matrix import MatrixAggregator, sample_vlan, valid_vlan
 from ingest.netflow import NetflowDecodeError, NetflowDecoder, TemplateCache
 from ingest.pcap import PcapStats, read_udp_datagrams
 from ingest.sflow.decode import CounterSample, FlowSample, SflowDatagram, SflowDecodeError, decode_datagram
@@ -179,6 +179,7 @@ class FileSummary:
     flow_samples: int = 0
     counter_samples: int = 0
     flow_records: int = 0  # IPFIX / NetFlow v9 rows
+    options_records: int = 0  # IPFIX / NetFlow v9 options data records (exporter state, no rows)
     released_records: int = 0  # rows of earlier datagrams decoded when their template arrived
     pending_sets: int = 0  # data sets held for a template that had not arrived yet
     quarantined: int = 0
@@ -251,7 +252,13 @@ class _FlowsBuffer:
 
         rate = col("sampling_rate", pa.int64())
         length = col("frame_length", pa.int64())
-        vlan = pc.coalesce(col("vlan", pa.int32()), col("src_vlan", pa.int32()))
+        vlan = pa.array(
+            [
+                valid_vlan(sample_vlan(t, v))
+                for t, v in zip(cols[_I["vlan"]], cols[_I["src_vlan"]], strict=True)
+            ],
+            pa.int32(),
+        )
         nulls_ts = pa.nulls(n, lk.TS)
         return pa.table(
             {
@@ -518,6 +525,7 @@ class Pipeline:
         s.flow_records += len(rows)
         pending = stats.pending - pending_before
         s.pending_sets += pending
+        s.options_records += stats.options_records - options_before
         if rows:
             work.flows.add_records(rows)
         data = d.data
