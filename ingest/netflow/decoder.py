@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ingest.netflow import elements as ie
-from ingest.netflow.layout import USED_ELEMENTS, RecordLayout, compile_layout
+from ingest.netflow.layout import USED_ELEMENTS, Converter, RecordLayout, compile_layout
 from ingest.netflow.sampling import RateResolver, learn
 from ingest.netflow.templates import Template, TemplateCache, TemplateField, TemplateKey
 from peerpool.errors import DecodeError
@@ -80,7 +80,7 @@ class DecoderStats:
         self.errors[kind] = self.errors.get(kind, 0) + n
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Header:
     version: int
     exporter: str
@@ -101,11 +101,23 @@ class _Binding:
 
     template: Template
     layout: RecordLayout
+    fixed: struct.Struct | None  # the layout's unpacker (None: variable-length or empty records)
+    record_length: int
+    converter: Converter
     state_generation: int
     init_ms: int | None
     set_rate: int
     rate_known: bool
     resolver: RateResolver
+
+
+@dataclass(frozen=True, slots=True)
+class _SeenSet:
+    """A template set seen from (exporter, domain), keyed by its bytes, and what it stored."""
+
+    stored: tuple[tuple[TemplateKey, Template], ...]
+    templates: int
+    options_templates: int
 
 
 @dataclass(slots=True)
@@ -132,6 +144,8 @@ class NetflowDecoder:
         self._templates = cache.template_map
         self._bindings: dict[TemplateKey, _Binding] = {}
         self._compiled: dict[Template, RecordLayout] = {}
+        self._seen_template_sets: dict[tuple[str, int, int, bytes], _SeenSet] = {}
+        self._stored: list[tuple[TemplateKey, Template]] = []
 
     @property
     def sampling_overrides(self) -> dict[str, int]:
@@ -272,21 +286,67 @@ class NetflowDecoder:
             body_offset = pos + ie.SET_HEADER_LENGTH
             if set_id >= ie.MIN_DATA_SET_ID:
                 self._data_set(header, set_id, body, body_offset, rows, problems)
-            elif set_id == template_set:
-                if v9:
-                    self._v9_templates(header, body, body_offset, rows, problems)
-                else:
-                    self._ipfix_templates(header, body, body_offset, rows, problems, options=False)
-            elif set_id == options_set:
-                if v9:
-                    self._v9_options_templates(header, body, body_offset, rows, problems)
-                else:
-                    self._ipfix_templates(header, body, body_offset, rows, problems, options=True)
+            elif set_id in (template_set, options_set):
+                self._template_set(header, set_id, body, body_offset, rows, problems, set_id == options_set)
             else:
                 self.stats.count("reserved set id")
             pos += length
 
     # --- templates -------------------------------------------------------------------------
+
+    def _template_set(
+        self,
+        header: _Header,
+        set_id: int,
+        body: memoryview,
+        offset: int,
+        rows: list[Row],
+        problems: list[_Problem],
+        options: bool,
+    ) -> None:
+        """Parse a (options) template set, or skip it when it repeats the last one byte for byte.
+
+        Exporters re-send their templates every few seconds or datagrams (softflowd: every third
+        datagram); an identical re-send whose templates are all still current and have no data
+        waiting changes nothing, so it is only counted.
+        """
+        raw = bytes(body)
+        seen_key = (header.exporter, header.domain, set_id, raw)
+        seen = self._seen_template_sets.get(seen_key)
+        if seen is not None:
+            current = self._templates
+            if all(current.get(k) is t and not self.cache.has_pending(k) for k, t in seen.stored):
+                self.stats.templates += seen.templates
+                self.stats.options_templates += seen.options_templates
+                return
+        before = (
+            self.stats.templates,
+            self.stats.options_templates,
+            self.stats.withdrawn,
+            sum(self.stats.errors.values()),
+            len(problems),
+        )
+        self._stored = []
+        if header.version == 9 and options:
+            self._v9_options_templates(header, body, offset, rows, problems)
+        elif header.version == 9:
+            self._v9_templates(header, body, offset, rows, problems)
+        else:
+            self._ipfix_templates(header, body, offset, rows, problems, options=options)
+        templates = self.stats.templates - before[0]
+        options_templates = self.stats.options_templates - before[1]
+        clean = (
+            self.stats.withdrawn == before[2]
+            and sum(self.stats.errors.values()) == before[3]
+            and len(problems) == before[4]
+            and len(self._stored) == templates + options_templates
+        )
+        if clean:
+            if len(self._seen_template_sets) >= _MAX_LAYOUTS:
+                self._seen_template_sets.clear()
+            self._seen_template_sets[seen_key] = _SeenSet(tuple(self._stored), templates, options_templates)
+        else:
+            self._seen_template_sets.pop(seen_key, None)
 
     def _v9_templates(
         self, header: _Header, body: memoryview, base: int, rows: list[Row], problems: list[_Problem]
@@ -472,6 +532,9 @@ class NetflowDecoder:
         except OverflowError:
             self.stats.count("template cache full")
             return
+        stored = self._templates.get(key)
+        if stored is not None:
+            self._stored.append((key, stored))
         if changed:
             self.stats.templates_changed += 1
             self._bindings.pop(key, None)
@@ -524,15 +587,15 @@ class NetflowDecoder:
             or binding.state_generation != self.cache.state_generation
         ):
             binding = self._bind(key, template)
-        layout = binding.layout
-        fixed = layout.fixed
+        fixed = binding.fixed
         if fixed is not None:
-            size = layout.record_length
-            count = len(body) // size if size else 0
-            tuples: Iterable[tuple[Any, ...]] = fixed.iter_unpack(body[: count * size])
+            size = binding.record_length
+            tuples: Iterable[tuple[Any, ...]] = fixed.iter_unpack(body[: len(body) // size * size])
             overran = False
+        elif binding.record_length:
+            tuples, overran = binding.layout.rows(body)
         else:
-            tuples, overran = layout.rows(body)
+            return  # a template whose records are empty (counted when it was compiled)
         ref_ms = header.export_time_s * 1000
         if header.version == 9:
             ref_up: int | None = header.sys_uptime_ms
@@ -541,8 +604,9 @@ class NetflowDecoder:
         else:
             ref_up = None
         resolver = binding.resolver
-        decoded = layout.converter(
+        count = binding.converter(
             tuples,
+            rows,
             header.received_at_ns,
             header.exporter,
             header.domain,
@@ -550,21 +614,19 @@ class NetflowDecoder:
             ref_ms,
             ref_up,
             binding.set_rate,
-            resolver.fallback,
-            resolver.lookup,
+            resolver,
         )
         if not binding.rate_known:
-            self.stats.unknown_sampling += len(decoded)
+            self.stats.unknown_sampling += count
         if resolver.unknown:
             self.stats.unknown_sampling += resolver.unknown
             resolver.unknown = 0
-        rows.extend(decoded)
         if overran:
             problems.append(
                 _Problem(
                     "record past set end",
                     f"a record of template {set_id} runs past the end of its data set; "
-                    f"{len(decoded)} records before it were kept",
+                    f"{count} records before it were kept",
                     offset,
                 )
             )
@@ -589,6 +651,9 @@ class NetflowDecoder:
         binding = _Binding(
             template=template,
             layout=layout,
+            fixed=layout.fixed if layout.record_length else None,
+            record_length=layout.record_length,
+            converter=layout.converter,
             state_generation=self.cache.state_generation,
             init_ms=state.system_init_ms if state is not None else None,
             set_rate=set_rate,

@@ -131,6 +131,7 @@ def _ratio(numerator: int, denominator: int) -> int:
 
 _GLOBALS: Final[dict[str, Any]] = {
     "__builtins__": {},
+    "_len": len,
     "_ntoa": socket.inet_ntoa,
     "_ntop": socket.inet_ntop,
     "_AF6": socket.AF_INET6,
@@ -139,10 +140,11 @@ _GLOBALS: Final[dict[str, Any]] = {
     "_ratio": _ratio,
 }
 
-# Signature of a generated converter: rows plus the per-set context.
-Converter = Callable[..., list[dict[str, object]]]
+# Signature of a generated converter: unpacked tuples, the output list and the per-set context.
+Converter = Callable[..., int]
 CONVERTER_ARGS: Final = (
     "rows",
+    "out",  # the list the rows are appended to; the converter returns how many it appended
     "received_at",
     "exporter",
     "domain",
@@ -150,8 +152,7 @@ CONVERTER_ARGS: Final = (
     "ref_ms",  # export time, ms since the epoch
     "ref_up",  # exporter uptime (ms, mod 2**32) at ref_ms; None when unknown (IPFIX without init time)
     "set_rate",
-    "fallback",
-    "lookup",
+    "resolver",  # RateResolver: fallback() and lookup(selector, sampler) for per-record rates
 )
 
 
@@ -370,17 +371,18 @@ class _Source:
             # export time - systemInitTimeMilliseconds (from options data, or from the record).
             # The difference is taken as a signed 32-bit value, so a wrap of the 32-bit uptime
             # between flow start and export does not throw the time 49 days off.
+            # ms = ref_ms - signed32(ref_up - v) = ref_ms + 2**31 - ((ref_up + 2**31 - v) mod 2**32);
+            # the prologue computes _up = ref_up + 2**31 and _base = (ref_ms + 2**31) ns once per set.
             v = self.uint(uptime)
             if self.version == 9:
-                return f"(ref_ms - (((ref_up - {v}) + 0x80000000) & 0xFFFFFFFF) + 0x80000000) * {_MS_NS}"
-            up = "ref_up"
+                return f"_base - ((_up - {v}) & 0xFFFFFFFF) * {_MS_NS}"
             if self.has(ie.SYSTEM_INIT_TIME_MILLISECONDS):
                 init = self.uint(ie.SYSTEM_INIT_TIME_MILLISECONDS)
-                up = f"((ref_ms - {init}) if {init} else ref_up)"
-            return (
-                f"(None if (_u := {up}) is None else "
-                f"(ref_ms - (((_u - {v}) + 0x80000000) & 0xFFFFFFFF) + 0x80000000) * {_MS_NS})"
-            )
+                return (
+                    f"(_base - ((ref_ms - {init} + 0x80000000 - {v}) & 0xFFFFFFFF) * {_MS_NS} if {init} "
+                    f"else None if _up is None else _base - ((_up - {v}) & 0xFFFFFFFF) * {_MS_NS})"
+                )
+            return f"(None if _up is None else _base - ((_up - {v}) & 0xFFFFFFFF) * {_MS_NS})"
         if self.has(delta_us):
             return f"(ref_ms * {_MS_NS} - {self.uint(delta_us)} * 1000)"
         return "None"
@@ -405,7 +407,12 @@ class _Source:
         sampler = self.uint(ie.SAMPLER_ID) if self.has(ie.SAMPLER_ID) else None
         if selector is None and sampler is None:
             return None
-        return f"lookup({selector}, {sampler})"
+        return f"resolver.lookup({selector}, {sampler})"
+
+
+def _is_literal(expr: str) -> bool:
+    """True for expressions that are constants of the template (None, numbers, quoted strings)."""
+    return expr == "None" or expr.isdigit() or expr.startswith("'")
 
 
 def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
@@ -424,7 +431,7 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
         rate = "set_rate"
     else:
         rate_mode = "record"
-        fallback = lookup if lookup is not None else "fallback()"
+        fallback = lookup if lookup is not None else "resolver.fallback()"
         statements.append(
             f"_r = ({in_record}) or {fallback}" if in_record is not None else f"_r = {fallback}"
         )
@@ -479,19 +486,32 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
         columns[f"estimated_{column}"] = f"{name} * {rate}"
         per_record.update((column, f"estimated_{column}"))
 
-    base = ", ".join(f"{name!r}: {'None' if name in per_record else columns[name]}" for name in FLOW_COLUMNS)
+    # Per template: a constant dict (protocol, absent fields); per set: a copy with the set's
+    # values stored; per record: a copy of that with the record's values stored.
+    per_set = [n for n in FLOW_COLUMNS if n not in per_record and not _is_literal(columns[n])]
+    constant = ", ".join(
+        f"{name!r}: {'None' if name in per_record or name in per_set else columns[name]}"
+        for name in FLOW_COLUMNS
+    )
     lines = [
+        f"_CONSTANT = {{{constant}}}",
         f"def convert({', '.join(CONVERTER_ARGS)}):",
-        f"    base = {{{base}}}",
+        "    base = _CONSTANT.copy()",
+        *(f"    base[{name!r}] = {columns[name]}" for name in per_set),
+        "    if ref_up is None:",
+        "        _up = None",
+        "    else:",
+        "        _up = ref_up + 0x80000000",
+        f"    _base = (ref_ms + 0x80000000) * {_MS_NS}",
         "    copy = base.copy",
-        "    out = []",
+        "    start = _len(out)",
         "    append = out.append",
         "    for t in rows:",
         *(f"        {statement}" for statement in statements),
         "        d = copy()",
         *(f"        d[{name!r}] = {columns[name]}" for name in FLOW_COLUMNS if name in per_record),
         "        append(d)",
-        "    return out",
+        "    return _len(out) - start",
     ]
     return "\n".join(lines) + "\n", rate_mode
 
@@ -502,8 +522,8 @@ def compile_layout(template: Template) -> RecordLayout:
     protocol = "netflow9" if template.version == 9 else "ipfix"
     src = _Source(slots, template.version)
     source, rate_mode = _converter_source(src, protocol)
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<netflow template {template.template_id}>", "exec"), dict(_GLOBALS), namespace)
+    namespace: dict[str, Any] = dict(_GLOBALS)
+    exec(compile(source, f"<netflow template {template.template_id}>", "exec"), namespace)
     converter: Converter = namespace["convert"]
     if template.has_variable_length:
         fixed = None
