@@ -6,7 +6,6 @@ python harness.py test DAGS_DIR DAG_ID LOGICAL_DATE_ISO
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 
@@ -30,22 +29,8 @@ def dagbag(dags_dir: str) -> dict[str, object]:
     return {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags}
 
 
-def test(dags_dir: str, dag_id: str, logical_date: str) -> dict[str, object]:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=dags_dir)
-    dag = bag.get_dag(dag_id)
-    if dag is None:
-        return {"error": f"no dag {dag_id}: {bag.import_errors}"}
-    run = dag.test(logical_date=dt.datetime.fromisoformat(logical_date))
-    states = {}
-    for ti in run.get_task_instances():
-        states[ti.task_id] = str(ti.state)
-    return {"state": str(run.state), "tasks": states}
-
-
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     sys.path.insert(0, args[0])  # as Airflow does for its DAGs folder
-    result = dagbag(*args) if command == "dagbag" else test(*args)
+    result = dagbag(*args)
     print("HARNESS-RESULT " + json.dumps(result))
