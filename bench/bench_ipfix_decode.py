@@ -80,7 +80,9 @@ def profile(decoder: NetflowDecoder, datagrams: list[bytes]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measure for about this many CPU seconds")
-    parser.add_argument("--profile", action="store_true", help="run three passes under cProfile and print them")
+    parser.add_argument(
+        "--profile", action="store_true", help="run three passes under cProfile and print them"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
 

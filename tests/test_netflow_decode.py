@@ -640,6 +640,29 @@ def test_cache_save_replaces_atomically(tmp_path: Path) -> None:
     path.write_text("old contents")
     decoder.cache.save(path)
     reloaded = TemplateCache.load(path)
-    assert sorted(reloaded.keys()) == sorted(decoder.cache.keys()) and len(reloaded) == 5  # 4 + options
+    assert sorted(reloaded.template_keys()) == sorted(decoder.cache.template_keys())
+    assert len(reloaded) == 5  # 4 data templates + 1 options template
     assert reloaded.to_json() == decoder.cache.to_json()
     assert [p.name for p in tmp_path.iterdir()] == ["templates.json"]
+
+
+def test_template_and_exporter_state_budgets() -> None:
+    """Hostile sources cannot grow the cache without bound: fields and exporter states are capped."""
+    decoder = NetflowDecoder(TemplateCache(max_template_fields=50))
+    fields = b"".join(struct.pack("!HH", 1, 4) for _ in range(20))
+    for template_id in (256, 257, 258):  # 20 + 20 fit, the third would make 60 > 50
+        decoder.decode(_ipfix_message(1, (2, struct.pack("!HH", template_id, 20) + fields)), "192.0.2.1", 0)
+    assert len(decoder.cache) == 2 and decoder.stats.errors == {"template cache full": 1}
+    decoder.decode(_ipfix_message(1, (2, struct.pack("!HH", 256, 0))), "192.0.2.1", 0)  # withdraw one
+    decoder.decode(_ipfix_message(1, (2, struct.pack("!HH", 258, 20) + fields)), "192.0.2.1", 0)
+    assert sorted(k[2] for k in decoder.cache.template_keys()) == [257, 258]
+
+    ((payload, _, received),) = datagrams(AKVORADO / "data+templates.pcap")
+    states = NetflowDecoder(TemplateCache(max_exporter_states=2))
+    for exporter in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        states.decode(payload, exporter, received)
+    source_id = struct.unpack_from("!I", payload, 16)[0]
+    assert states.stats.errors == {"exporter state full": 1}
+    assert states.cache.peek_exporter_state("192.0.2.2", source_id) is not None
+    assert states.cache.peek_exporter_state("192.0.2.3", source_id) is None
+    assert states.stats.unknown_sampling == 21  # the third exporter's flows: no rate known

@@ -33,6 +33,8 @@ _IPFIX_HEADER: Final = struct.Struct("!HHIII")  # version, length, export time, 
 
 _PROTOCOL: Final = {9: "netflow9", 10: "ipfix"}
 _MAX_LAYOUTS: Final = 4096
+_MAX_SEEN_SETS: Final = 1024  # template sets remembered for the re-send shortcut
+_MAX_SEEN_SET_BYTES: Final = 4096
 _OPTION_ELEMENTS: Final = frozenset(e for e, kind in USED_ELEMENTS.items() if kind == "uint")
 
 Row = dict[str, object]
@@ -187,7 +189,12 @@ class NetflowDecoder:
             )
         rows: list[Row] = []
         problems: list[_Problem] = []
-        self._sets(header, data, start, end, rows, problems)
+        try:
+            self._sets(header, data, start, end, rows, problems)
+        except NetflowDecodeError:
+            for p in problems:
+                self.stats.count(p.kind)
+            raise
         self.stats.data_records += len(rows)
         if problems:
             for p in problems:
@@ -341,8 +348,8 @@ class NetflowDecoder:
             and len(problems) == before[4]
             and len(self._stored) == templates + options_templates
         )
-        if clean:
-            if len(self._seen_template_sets) >= _MAX_LAYOUTS:
+        if clean and len(raw) <= _MAX_SEEN_SET_BYTES:
+            if len(self._seen_template_sets) >= _MAX_SEEN_SETS:
                 self._seen_template_sets.clear()
             self._seen_template_sets[seen_key] = _SeenSet(tuple(self._stored), templates, options_templates)
         else:
@@ -671,6 +678,10 @@ class NetflowDecoder:
         records, overran = option_values(template, body)
         if records:
             state = self.cache.exporter_state(header.exporter, header.domain)
+            if state is None:
+                self.stats.options_records += len(records)
+                self.stats.count("exporter state full", len(records))
+                return
             before = (dict(state.sampling), state.system_init_ms)
             for values in records:
                 self.stats.options_records += 1

@@ -26,7 +26,7 @@ from typing import Final
 from ingest.netflow import elements as ie
 from ingest.netflow.templates import ExporterState, SamplerKey
 
-MAX_SAMPLERS_PER_DOMAIN: Final = 1024
+MAX_SAMPLERS_PER_DOMAIN: Final = 256
 
 
 def ratio(numerator: int, denominator: int) -> int:

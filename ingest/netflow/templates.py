@@ -35,6 +35,11 @@ DEFAULT_PENDING_PER_KEY: Final = 32
 DEFAULT_PENDING_TOTAL: Final = 1024
 DEFAULT_PENDING_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_MAX_TEMPLATES: Final = 65536
+# A bound on memory rather than on count: a template may legally hold thousands of fields.
+# A million fields is ~70 MB of template objects; a cooperative's few dozen border routers use
+# a few thousand (tens of templates of 20-60 fields each).
+DEFAULT_MAX_TEMPLATE_FIELDS: Final = 1_000_000
+DEFAULT_MAX_EXPORTER_STATES: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +140,22 @@ class TemplateCache:
         max_pending_total: int = DEFAULT_PENDING_TOTAL,
         max_pending_bytes: int = DEFAULT_PENDING_BYTES,
         max_templates: int = DEFAULT_MAX_TEMPLATES,
+        max_template_fields: int = DEFAULT_MAX_TEMPLATE_FIELDS,
+        max_exporter_states: int = DEFAULT_MAX_EXPORTER_STATES,
     ) -> None:
-        if min(max_pending_per_key, max_pending_total, max_pending_bytes, max_templates) < 0:
+        limits = (
+            max_pending_per_key,
+            max_pending_total,
+            max_pending_bytes,
+            max_templates,
+            max_template_fields,
+        )
+        if min(*limits, max_exporter_states) < 0:
             raise ValueError("cache limits must not be negative")
         self.max_templates = max_templates
+        self.max_template_fields = max_template_fields
+        self.max_exporter_states = max_exporter_states
+        self._field_count = 0
         self.max_pending_per_key = max_pending_per_key
         self.max_pending_total = max_pending_total
         self.max_pending_bytes = max_pending_bytes
@@ -176,14 +193,20 @@ class TemplateCache:
             return False
         if old is None and len(self._templates) >= self.max_templates:
             raise OverflowError(f"template cache full ({self.max_templates} templates)")
+        fields = self._field_count - (len(old.fields) if old is not None else 0) + len(template.fields)
+        if fields > self.max_template_fields:
+            raise OverflowError(f"template cache full ({self.max_template_fields} fields)")
         self._templates[key] = template
+        self._field_count = fields
         self.generation += 1
         return True
 
     def withdraw(self, key: TemplateKey) -> bool:
         """Forget one template (IPFIX withdrawal); True when it existed."""
-        if self._templates.pop(key, None) is None:
+        old = self._templates.pop(key, None)
+        if old is None:
             return False
+        self._field_count -= len(old.fields)
         self.generation += 1
         return True
 
@@ -195,7 +218,7 @@ class TemplateCache:
             if k[0] == exporter and k[1] == domain and t.is_options == options
         ]
         for k in doomed:
-            del self._templates[k]
+            self._field_count -= len(self._templates.pop(k).fields)
         if doomed:
             self.generation += 1
         return len(doomed)
@@ -203,18 +226,21 @@ class TemplateCache:
     def __len__(self) -> int:
         return len(self._templates)
 
-    def keys(self) -> list[TemplateKey]:
+    def template_keys(self) -> list[TemplateKey]:
         return list(self._templates)
 
     # --- exporter state --------------------------------------------------------------------
 
-    def exporter_state(self, exporter: str, domain: int) -> ExporterState:
+    def exporter_state(self, exporter: str, domain: int) -> ExporterState | None:
         """The state of one exporter and domain, created when missing.
 
-        The caller changes it in place and must call :meth:`state_changed` afterwards.
+        None when ``max_exporter_states`` states exist already and this one is new. The caller
+        changes the state in place and must call :meth:`state_changed` afterwards.
         """
         state = self._exporters.get((exporter, domain))
         if state is None:
+            if len(self._exporters) >= self.max_exporter_states:
+                return None
             state = self._exporters[(exporter, domain)] = ExporterState()
             self.state_generation += 1
         return state
@@ -378,6 +404,8 @@ class TemplateCache:
         max_pending_total: int = DEFAULT_PENDING_TOTAL,
         max_pending_bytes: int = DEFAULT_PENDING_BYTES,
         max_templates: int = DEFAULT_MAX_TEMPLATES,
+        max_template_fields: int = DEFAULT_MAX_TEMPLATE_FIELDS,
+        max_exporter_states: int = DEFAULT_MAX_EXPORTER_STATES,
     ) -> TemplateCache:
         """Read a cache written by :meth:`save`; a damaged file raises InputError naming it."""
         path = Path(path)
@@ -397,6 +425,8 @@ class TemplateCache:
             max_pending_total=max_pending_total,
             max_pending_bytes=max_pending_bytes,
             max_templates=max_templates,
+            max_template_fields=max_template_fields,
+            max_exporter_states=max_exporter_states,
         )
         try:
             cache._fill(raw)
@@ -414,9 +444,14 @@ class TemplateCache:
             raise ValueError(f"format {raw.get('format')!r} version {raw.get('format_version')!r}")
         for obj in raw["templates"]:
             key = (str(obj["exporter"]), int(obj["domain"]), int(obj["template_id"]))
-            self._templates[key] = Template.from_json(obj)
+            try:
+                self.put(key, Template.from_json(obj))
+            except OverflowError as exc:
+                raise ValueError(f"{exc}: raise the cache limits to load this file") from exc
         for obj in raw["exporters"]:
             state = self.exporter_state(str(obj["exporter"]), int(obj["domain"]))
+            if state is None:
+                raise ValueError(f"more than {self.max_exporter_states} exporter states")
             init = obj["system_init_ms"]
             state.system_init_ms = None if init is None else int(init)
             for item in obj["sampling"]:
