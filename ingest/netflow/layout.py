@@ -5,12 +5,13 @@ A data template is compiled once into
 * a ``struct.Struct`` that unpacks only the fields peerpool uses and skips the others as pad
   bytes (fixed-length templates), or a field walker for templates with variable-length fields;
 * a converter, generated as Python source for exactly this template, that turns the unpacked
-  tuples into FLOWS dicts in a single list comprehension.
+  tuples into FLOWS dicts.
 
 Generating the converter (the technique ``dataclasses`` and ``namedtuple`` use) removes the
-per-field dispatch from the hot path: decoding a record is one C-level unpack plus one dict
-display. The generated source contains only tuple indices, integer constants and FLOWS column
-names; nothing from the wire except integers derived from template lengths ever reaches it.
+per-field dispatch from the hot path: decoding a record is one C-level unpack, one copy of a
+per-set dict and one store per field the template carries. The generated source contains only
+tuple indices, integer constants and FLOWS column names; nothing from the wire except integers
+derived from template lengths ever reaches it.
 
 Field rules (RFC 7011 section 6.2 "reduced-size encoding"; RFC 3954): an unsigned field may be
 sent in fewer bytes than its natural size and is read as a big-endian unsigned of the given

@@ -391,6 +391,11 @@ class TemplateCache:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # make the rename itself durable
+            finally:
+                os.close(directory)
         finally:
             if tmp.exists():
                 tmp.unlink()
