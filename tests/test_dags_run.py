@@ -132,10 +132,14 @@ def lake_count(lake: Path, table: str, where: str = "true") -> int:
     files = list((lake / table).rglob("*.parquet"))
     if not files:
         return 0
-    row = duckdb.sql(
-        f"select count(*) from read_parquet('{lake / table}/**/*.parquet', hive_partitioning = true, "
-        f"union_by_name = true) where {where}"
-    ).fetchone()
+    row = (
+        duckdb.connect()
+        .execute(
+            f"select count(*) from read_parquet('{lake / table}/**/*.parquet', hive_partitioning = true, "
+            f"union_by_name = true) where {where}"
+        )
+        .fetchone()
+    )
     assert row is not None
     return int(row[0])
 
@@ -174,9 +178,13 @@ def test_ingest_takes_only_the_spool_files_of_its_interval(
     lake = Path(settings["PEERPOOL_LAKE"])
     taken = sorted(p.name for p in (sim / "spool").rglob("20261001T1000-*.spool"))
     assert taken, "the simulator wrote no spool file for 10:00"
-    sources = duckdb.sql(
-        f"select distinct source_file from read_parquet('{lake}/flows/**/*.parquet', union_by_name = true)"
-    ).fetchall()
+    sources = (
+        duckdb.connect()
+        .execute(
+            f"select distinct source_file from read_parquet('{lake}/flows/**/*.parquet', union_by_name=true)"
+        )
+        .fetchall()
+    )
     assert {Path(s).name for (s,) in sources} == set(taken)
 
 
