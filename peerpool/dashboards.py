@@ -57,16 +57,37 @@ def superset_env(var: Path, serving: Path) -> dict[str, str]:
     }
 
 
-def render_assets(target: Path, env: dict[str, str]) -> None:
-    """Copy the YAML assets, replacing ${VARIABLE} placeholders from the environment."""
-    for source in ASSETS.rglob("*.yaml"):
-        text = source.read_text()
-        unknown = sorted({name for name in PLACEHOLDER.findall(text) if name not in env})
+def _fill(value: Any, env: dict[str, str], source: Path) -> Any:
+    if isinstance(value, str):
+        unknown = sorted({name for name in PLACEHOLDER.findall(value) if name not in env})
         if unknown:
             raise DashboardsError(f"{source.relative_to(REPO)} needs {unknown} set in the environment")
+        return PLACEHOLDER.sub(lambda match: env[match.group(1)], value)
+    if isinstance(value, dict):
+        return {key: _fill(item, env, source) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, env, source) for item in value]
+    return value
+
+
+def render_assets(target: Path, env: dict[str, str]) -> int:
+    """Copy the YAML assets, replacing ${VARIABLE} placeholders in values from the environment.
+
+    Substitution happens on parsed values, so a path with YAML-special characters stays one string.
+    """
+    count = 0
+    for source in sorted(ASSETS.rglob("*.yaml")):
+        try:
+            data = yaml.safe_load(source.read_text())
+        except yaml.YAMLError as exc:
+            raise DashboardsError(f"{source.relative_to(REPO)} is not valid YAML: {exc}") from exc
         out = target / source.relative_to(ASSETS)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(PLACEHOLDER.sub(lambda match: env[match.group(1)], text))
+        out.write_text(yaml.safe_dump(_fill(data, env, source), sort_keys=False))
+        count += 1
+    if count == 0:
+        raise DashboardsError(f"no YAML assets under {ASSETS}: the checkout is incomplete")
+    return count
 
 
 def superset(env: dict[str, str], *args: str, what: str) -> str:
@@ -79,10 +100,34 @@ def superset(env: dict[str, str], *args: str, what: str) -> str:
     return proc.stdout
 
 
+def _load_security() -> dict[str, Any]:
+    try:
+        rules = yaml.safe_load(SECURITY.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise DashboardsError(f"{SECURITY.relative_to(REPO)}: {exc}") from exc
+    if not isinstance(rules, dict) or not isinstance(rules.get("member_datasets"), dict):
+        raise DashboardsError(
+            f"{SECURITY.relative_to(REPO)}: needs a 'member_datasets' mapping {{table: [columns]}}"
+        )
+    return rules
+
+
+def _save_credentials(path: Path, creds: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(creds, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
 def security_spec(config: Path, var: Path) -> dict[str, Any]:
-    """Roles, RLS and users from the exchange configuration and dashboards/security.yaml."""
+    """Roles, RLS and users from the exchange configuration and dashboards/security.yaml.
+
+    Passwords are generated once per user and kept in VAR/credentials.json (mode 0600, beside the
+    demo's other secrets); nothing has a default password.
+    """
     exchange = load_exchange(config)
-    rules = yaml.safe_load(SECURITY.read_text())
+    rules = _load_security()
     creds_path = var / "credentials.json"
     creds: dict[str, Any] = json.loads(creds_path.read_text()) if creds_path.exists() else {}
     passwords: dict[str, str] = creds.setdefault("member_passwords", {})
@@ -100,55 +145,67 @@ def security_spec(config: Path, var: Path) -> dict[str, Any]:
     for username, roles in (("purchasing", ["peerpool_purchasing"]), ("operator", ["peerpool_operator"])):
         passwords.setdefault(username, secrets.token_urlsafe(12))
         users.append({"username": username, "password": passwords[username], "roles": roles})
-    creds_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = creds_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(creds, indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(creds_path)
-    shared = rules.get("member_totals_datasets", []) if exchange.billing.member_visibility == "totals" else []
+    _save_credentials(creds_path, creds)
+    totals = rules.get("member_totals_datasets") or []
+    shared = totals if exchange.billing.member_visibility == "totals" else []
     return {
         "members": members,
         "member_datasets": rules["member_datasets"],
+        "member_rows_not_granted": rules.get("member_rows_not_granted") or {},
         "shared_datasets_for_members": shared,
-        "purchasing_datasets": rules.get("purchasing_datasets", []),
+        "purchasing_datasets": rules.get("purchasing_datasets") or [],
+        "dashboards": rules.get("dashboards") or {},
         "users": users,
-        "admin_password": creds.get("superset_admin_password") or os.environ.get("SUPERSET_ADMIN_PASSWORD"),
+        "admin_password": os.environ.get("SUPERSET_ADMIN_PASSWORD") or creds.get("superset_admin_password"),
     }
 
 
 def _digest(*parts: bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
 
 
 def setup(var: Path, config: Path, serving: Path, force: bool = False) -> str:
-    """Migrate, init, import the assets and provision security; a no-op when nothing changed."""
+    """Migrate, init, import the assets and provision security; a no-op when nothing changed.
+
+    The stamp covers the assets, the security spec (members, passwords), the serving path and the
+    code that applies them, so a second run with nothing changed costs no Superset call at all.
+    """
     env = superset_env(var, serving)
-    (var / "superset").mkdir(parents=True, exist_ok=True)
+    home = var / "superset"
+    home.mkdir(parents=True, exist_ok=True)
     spec = security_spec(config, var)
     if not spec["admin_password"]:
         raise DashboardsError("no admin password: set SUPERSET_ADMIN_PASSWORD (the demo generates one)")
-    assets = b"".join(p.read_bytes() for p in sorted(ASSETS.rglob("*.yaml")))
-    stamp_path = var / "superset" / ".peerpool-stamp"
-    stamp = _digest(assets, json.dumps(spec, sort_keys=True).encode(), str(serving.resolve()).encode())
-    if not force and stamp_path.exists() and stamp_path.read_text() == stamp:
+    code = [REPO / "dashboards" / "provision.py", REPO / "dashboards" / "superset_config.py", Path(__file__)]
+    stamp_path = home / ".peerpool-stamp"
+    stamp = _digest(
+        *(p.read_bytes() for p in sorted(ASSETS.rglob("*.yaml"))),
+        *(p.read_bytes() for p in code),
+        json.dumps(spec, sort_keys=True).encode(),
+        str(serving.resolve()).encode(),
+    )
+    metadata_db = home / "superset.db"
+    if not force and metadata_db.exists() and stamp_path.exists() and stamp_path.read_text() == stamp:
         return "dashboards already imported and provisioned"
-    superset(env, "db", "upgrade", what="db upgrade")
-    superset(env, "init", what="init")
+    if not serving.exists():
+        raise DashboardsError(f"{serving} does not exist: run 'peerpool build' first (or pass --serving)")
     with tempfile.TemporaryDirectory() as tmp:
-        render_assets(Path(tmp), env)
-        superset(env, "import-directory", "--overwrite", tmp, what="import-directory")
+        assets = Path(tmp) / "assets"
+        render_assets(assets, env)
         spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        spec_path.chmod(0o600)
+        spec_path.touch(mode=0o600)
+        spec_path.write_text(json.dumps({**spec, "assets_dir": str(assets)}))
         proc = subprocess.run(
             [str(SUPERSET_BIN / "python"), str(REPO / "dashboards" / "provision.py"), str(spec_path)],
             capture_output=True, text=True, env=env, timeout=900,
         )  # fmt: skip
     if proc.returncode != 0:
-        raise DashboardsError(f"provisioning failed:\n{(proc.stderr + proc.stdout)[-3000:]}")
+        tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-25:])
+        raise DashboardsError(f"importing and provisioning the dashboards failed:\n{tail}")
     result = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PROVISION-RESULT ")), "")
     stamp_path.write_text(stamp)
     return result.removeprefix("PROVISION-RESULT ")

@@ -1,0 +1,1425 @@
+"""Write peerpool's Superset assets (YAML under ``dashboards/assets/``) from one description.
+
+    .venvs/core/bin/python dashboards/make_assets.py
+
+Superset's import format repeats every name many times (a chart names its dataset's UUID three
+times, a dashboard each chart's id and UUID, a query context every metric). Hand-edited YAML drifts;
+this file says once what each dataset, chart and dashboard is and writes the YAML Superset imports.
+The YAML is committed (it is what ``peerpool dashboards import`` reads and what reviewers diff);
+``tests/test_dashboards_assets.py`` checks that it is exactly what this file writes.
+
+Column names and types come from the marts' dbt contract (``dbt/models/marts/_marts__models.yml``,
+enforced on every mart), so the datasets list exactly what the serving file has. The database
+URI is never written: the YAML carries the placeholder ``${PEERPOOL_SERVING_URI}``, replaced from
+the environment at import time.
+
+UUIDs are uuid5 of a fixed namespace and the asset's key, so they are stable across runs and
+machines (Superset merges a database of the same name but another UUID: keep them stable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+MARTS_YML = HERE.parent / "dbt" / "models" / "marts" / "_marts__models.yml"
+ASSETS = HERE / "assets"
+NAMESPACE = uuid.UUID("5b0f6c1e-3f1a-4c52-9a53-70ee2b0c0a11")
+DATABASE_NAME = "peerpool serving"
+VERSION = "1.0.0"
+CHART_ROW_HEIGHT = 50
+
+
+def stable_uuid(kind: str, key: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"peerpool:{kind}:{key}"))
+
+
+DATABASE_UUID = stable_uuid("database", "serving")
+
+
+# --------------------------------------------------------------------------------------------------
+# datasets
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    expression: str
+    label: str
+    d3format: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A physical dataset on a mart, or (operator/purchasing only) a virtual one with ``sql``."""
+
+    name: str
+    description: str
+    main_dttm: str | None
+    metrics: tuple[Metric, ...]
+    sql: str | None = None
+    # virtual datasets: their column types (physical ones read theirs from the serving file)
+    virtual_columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def uuid(self) -> str:
+        return stable_uuid("dataset", self.name)
+
+
+def m(name: str, expression: str, label: str, d3format: str | None = None) -> Metric:
+    return Metric(name, expression, label, d3format)
+
+
+BPS = ".3s"
+MBPS = ",.1f"
+MONEY = ",.2f"
+RATIO = ".1%"
+
+DATASETS: tuple[Dataset, ...] = (
+    # ---- member data (row-level security on every one of these, see security.yaml) ----
+    Dataset(
+        "fct_member_traffic_5min",
+        "Member traffic per 5-minute interval (counters).",
+        "interval_start",
+        (m("in_bps", "SUM(in_bps)", "in (bit/s)", BPS), m("out_bps", "SUM(out_bps)", "out (bit/s)", BPS)),
+    ),
+    Dataset(
+        "fct_member_traffic_daily",
+        "Member traffic per day (exchange time zone).",
+        "traffic_date",
+        (
+            m("in_bytes", "SUM(in_bytes)", "in (bytes)", ".3s"),
+            m("out_bytes", "SUM(out_bytes)", "out (bytes)", ".3s"),
+            m("in_p95_bps", "MAX(in_p95_bps)", "in 95th (bit/s)", BPS),
+            m("out_p95_bps", "MAX(out_p95_bps)", "out 95th (bit/s)", BPS),
+        ),
+    ),
+    Dataset(
+        "fct_member_traffic_monthly",
+        "Member 95th percentile per billing month.",
+        "month",
+        (
+            m("billed_p95_mbps", "SUM(billed_p95_mbps)", "billed 95th (Mbps)", MBPS),
+            m("in_p95_mbps", "SUM(in_p95_bps) / 1e6", "in 95th (Mbps)", MBPS),
+            m("out_p95_mbps", "SUM(out_p95_bps) / 1e6", "out 95th (Mbps)", MBPS),
+        ),
+    ),
+    Dataset(
+        "fct_member_pair_traffic_daily",
+        "Member-to-member traffic per day.",
+        "traffic_date",
+        (m("bytes", "SUM(bytes)", "bytes", ".3s"), m("max_bps", "MAX(max_bps)", "peak (bit/s)", BPS)),
+    ),
+    Dataset(
+        "fct_member_pair_traffic_5min",
+        "Member-to-member traffic per 5-minute interval.",
+        "interval_start",
+        (m("bps", "SUM(bps)", "bit/s", BPS),),
+    ),
+    Dataset(
+        "fct_member_transit_usage_5min",
+        "Member traffic over transit per 5-minute interval.",
+        "interval_start",
+        (
+            m("in_bps", "SUM(in_bps)", "from transit (bit/s)", BPS),
+            m("out_bps", "SUM(out_bps)", "to transit (bit/s)", BPS),
+        ),
+    ),
+    Dataset(
+        "fct_member_transit_usage",
+        "Member transit 95th percentile per month.",
+        "month",
+        (
+            m("billed_p95_mbps", "SUM(billed_p95_mbps)", "transit 95th (Mbps)", MBPS),
+            m("transit_bytes", "SUM(in_bytes) + SUM(out_bytes)", "transit bytes", ".3s"),
+        ),
+    ),
+    Dataset(
+        "fct_peering_vs_transit",
+        "Peering against transit per member and month.",
+        "month",
+        (
+            m("savings", "SUM(savings)", "savings", MONEY),
+            m("peering_cost", "SUM(peering_cost)", "peering cost", MONEY),
+            m("peered_value", "SUM(peered_value_at_transit_price)", "peered traffic at transit price", MONEY),
+            m("peered_mbps", "SUM(peered_mbps)", "peered 95th (Mbps)", MBPS),
+            m("break_even_mbps", "SUM(break_even_mbps)", "break-even (Mbps)", MBPS),
+        ),
+    ),
+    Dataset(
+        "fct_port_traffic_5min",
+        "Port traffic and utilisation per 5-minute interval.",
+        "interval_start",
+        (
+            m("in_utilisation", "MAX(in_utilisation)", "in utilisation", RATIO),
+            m("out_utilisation", "MAX(out_utilisation)", "out utilisation", RATIO),
+        ),
+    ),
+    Dataset(
+        "fct_port_traffic_daily",
+        "Port traffic per day.",
+        "traffic_date",
+        (
+            m("in_p95_bps", "MAX(in_p95_bps)", "in 95th (bit/s)", BPS),
+            m("out_p95_bps", "MAX(out_p95_bps)", "out 95th (bit/s)", BPS),
+            m("in_bytes", "SUM(in_bytes)", "in (bytes)", ".3s"),
+        ),
+    ),
+    Dataset(
+        "fct_port_outages",
+        "Port outages (oper down, device unreachable).",
+        "start_at",
+        (m("outages", "COUNT(*)", "outages"), m("outage_hours", "SUM(duration_s) / 3600.0", "hours", ",.1f")),
+    ),
+    Dataset(
+        "fct_port_quality_monthly",
+        "Data quality per port and month.",
+        "month",
+        (m("trusted_ratio", "MIN(trusted_ratio)", "trusted intervals", RATIO),),
+    ),
+    Dataset(
+        "fct_reconciliation_5min",
+        "sFlow estimate against counters per port and interval.",
+        "interval_start",
+        (
+            m(
+                "in_ratio",
+                "SUM(sflow_in_bytes) / NULLIF(SUM(counter_in_bytes), 0)",
+                "sFlow/counter in",
+                ".3f",
+            ),
+            m(
+                "out_ratio",
+                "SUM(sflow_out_bytes) / NULLIF(SUM(counter_out_bytes), 0)",
+                "sFlow/counter out",
+                ".3f",
+            ),
+            m("alarms", "SUM(CASE WHEN is_alarm THEN 1 ELSE 0 END)", "alarm intervals"),
+        ),
+    ),
+    Dataset(
+        "dim_ports",
+        "Ports (member and transit).",
+        None,
+        (m("ports", "COUNT(*)", "ports"), m("speed_mbps", "SUM(speed_mbps)", "capacity (Mbps)", ",d")),
+    ),
+    Dataset("dim_members", "Members.", "joined_date", (m("members", "COUNT(*)", "members"),)),
+    # ---- cooperative, purchasing and operations data (no member role has access) ----
+    Dataset(
+        "fct_transit_bill_monthly",
+        "Pooled transit bill per contract and month.",
+        "billing_month",
+        (
+            m("total_cost", "SUM(total_cost)", "total cost", MONEY),
+            m("billed_mbps", "SUM(billed_mbps)", "billed 95th (Mbps)", MBPS),
+            m("commit_mbps", "SUM(commit_mbps)", "commit (Mbps)", MBPS),
+            m(
+                "effective_price",
+                "SUM(total_cost) / NULLIF(SUM(billed_mbps), 0)",
+                "effective price per Mbps",
+                ",.4f",
+            ),
+        ),
+    ),
+    Dataset(
+        "fct_transit_usage_5min",
+        "Transit usage per contract and 5-minute interval.",
+        "interval_start",
+        (
+            m("in_bps", "SUM(in_bps)", "from provider (bit/s)", BPS),
+            m("out_bps", "SUM(out_bps)", "to provider (bit/s)", BPS),
+        ),
+    ),
+    Dataset(
+        "dim_transit_contracts",
+        "Transit contracts.",
+        "term_start_date",
+        (m("commit_mbps", "SUM(commit_mbps)", "commit (Mbps)", MBPS),),
+    ),
+    Dataset(
+        "fct_peering_candidates",
+        "Remote networks reached over transit, ranked.",
+        "month",
+        (
+            m("saving_if_peered", "SUM(saving_if_peered)", "saving if peered", MONEY),
+            m("avg_mbps", "SUM(avg_mbps)", "average Mbps", MBPS),
+        ),
+    ),
+    Dataset(
+        "fct_flow_loss_5min",
+        "Flow datagram and sample loss per exporter.",
+        "interval_start",
+        (
+            m(
+                "sample_loss",
+                "SUM(samples_missing) / NULLIF(SUM(samples_received) + SUM(samples_missing), 0)",
+                "sample loss",
+                ".2%",
+            ),
+            m("datagrams_quarantined", "MAX(exporter_datagrams_quarantined)", "datagrams quarantined"),
+        ),
+    ),
+    Dataset(
+        "fct_unknown_macs_daily",
+        "MAC addresses on no configured port.",
+        "traffic_date",
+        (
+            m("sample_count", "SUM(sample_count)", "samples"),
+            m("estimated_bytes", "SUM(estimated_bytes)", "bytes", ".3s"),
+            m("last_seen_at", "MAX(last_seen_at)", "last seen"),
+        ),
+    ),
+    # ---- virtual datasets: operator / purchasing only, never granted to a member role ----
+    Dataset(
+        "v_exchange_vs_transit_daily",
+        "Exchange traffic (members' ports, into the exchange) against transit (both directions) per UTC day.",
+        "traffic_date",
+        (m("avg_bps", "SUM(bytes) * 8.0 / 86400", "average bit/s", BPS),),
+        sql=(
+            "SELECT interval_date AS traffic_date, 'exchange' AS path, SUM(in_bytes) AS bytes\n"
+            "FROM main.fct_member_traffic_5min GROUP BY 1, 2\n"
+            "UNION ALL\n"
+            "SELECT interval_date, 'transit from providers', SUM(in_bytes)\n"
+            "FROM main.fct_transit_usage_5min GROUP BY 1, 2\n"
+            "UNION ALL\n"
+            "SELECT interval_date, 'transit to providers', SUM(out_bytes)\n"
+            "FROM main.fct_transit_usage_5min GROUP BY 1, 2"
+        ),
+        virtual_columns=(("traffic_date", "DATE"), ("path", "VARCHAR"), ("bytes", "DOUBLE")),
+    ),
+    Dataset(
+        "v_pooling_dividend_monthly",
+        "The pooling dividend per month: the sum of members' own transit 95ths against the 95th of their "
+        "summed traffic (max of in and out, nearest rank over the month's intervals in the billing "
+        "time zone).",
+        "month",
+        (
+            m("sum_of_member_p95_mbps", "SUM(sum_of_member_p95_mbps)", "sum of members' 95ths (Mbps)", MBPS),
+            m("pool_p95_mbps", "SUM(pool_p95_mbps)", "95th of the pool (Mbps)", MBPS),
+            m(
+                "dividend_mbps",
+                "SUM(sum_of_member_p95_mbps) - SUM(pool_p95_mbps)",
+                "pooling dividend (Mbps)",
+                MBPS,
+            ),
+        ),
+        sql=(
+            "WITH tz AS (\n"
+            "  SELECT COALESCE(ANY_VALUE(billing_timezone), 'UTC') AS name FROM main.dim_transit_contracts\n"
+            "),\n"
+            "pool AS (\n"
+            "  SELECT u.interval_start, SUM(u.in_bytes) AS in_bytes, SUM(u.out_bytes) AS out_bytes\n"
+            "  FROM main.fct_member_transit_usage_5min AS u GROUP BY 1\n"
+            "),\n"
+            "pool_monthly AS (\n"
+            "  SELECT CAST(DATE_TRUNC('month', timezone(tz.name, pool.interval_start)) AS DATE) AS month,\n"
+            "         GREATEST(QUANTILE_DISC(pool.in_bytes, 0.95), QUANTILE_DISC(pool.out_bytes, 0.95))"
+            " * 8.0 / 300 / 1e6 AS pool_p95_mbps\n"
+            "  FROM pool CROSS JOIN tz GROUP BY 1\n"
+            "),\n"
+            "members AS (\n"
+            "  SELECT month, SUM(billed_p95_bps) / 1e6 AS sum_of_member_p95_mbps\n"
+            "  FROM main.fct_member_transit_usage GROUP BY 1\n"
+            ")\n"
+            "SELECT members.month, members.sum_of_member_p95_mbps, pool_monthly.pool_p95_mbps\n"
+            "FROM members JOIN pool_monthly USING (month)"
+        ),
+        virtual_columns=(
+            ("month", "DATE"),
+            ("sum_of_member_p95_mbps", "DOUBLE"),
+            ("pool_p95_mbps", "DOUBLE"),
+        ),
+    ),
+    Dataset(
+        "v_port_utilisation_daily",
+        "Per port and day: 95th and peak utilisation of the port's speed (trusted intervals only).",
+        "traffic_date",
+        (
+            m(
+                "p95_utilisation",
+                "MAX(GREATEST(in_p95_bps, out_p95_bps) / NULLIF(speed_mbps * 1e6, 0))",
+                "95th utilisation",
+                RATIO,
+            ),
+            m(
+                "peak_utilisation",
+                "MAX(GREATEST(in_max_bps, out_max_bps) / NULLIF(speed_mbps * 1e6, 0))",
+                "peak utilisation",
+                RATIO,
+            ),
+        ),
+        sql=(
+            "SELECT d.traffic_date, d.port_id, d.port_kind, d.member_id, p.site_id, p.speed_mbps,\n"
+            "       d.in_p95_bps, d.out_p95_bps, d.in_max_bps, d.out_max_bps\n"
+            "FROM main.fct_port_traffic_daily AS d LEFT JOIN main.dim_ports AS p USING (port_id)"
+        ),
+        virtual_columns=(
+            ("traffic_date", "DATE"),
+            ("port_id", "VARCHAR"),
+            ("port_kind", "VARCHAR"),
+            ("member_id", "VARCHAR"),
+            ("site_id", "VARCHAR"),
+            ("speed_mbps", "BIGINT"),
+            ("in_p95_bps", "DOUBLE"),
+            ("out_p95_bps", "DOUBLE"),
+            ("in_max_bps", "DOUBLE"),
+            ("out_max_bps", "DOUBLE"),
+        ),
+    ),
+    Dataset(
+        "v_exporter_freshness",
+        "Every flow exporter known from the configuration or the loss records, with the last interval it "
+        "sent and how far that is behind the newest interval in the data (a silent exporter lags or "
+        "never sent).",
+        "last_seen_at",
+        (m("minutes_behind", "MAX(minutes_behind)", "minutes behind the newest data", ",d"),),
+        sql=(
+            "WITH known AS (\n"
+            "  SELECT DISTINCT exporter_address FROM main.dim_ports WHERE exporter_address IS NOT NULL\n"
+            "  UNION SELECT DISTINCT exporter_address FROM main.fct_flow_loss_5min\n"
+            "),\n"
+            "seen AS (\n"
+            "  SELECT exporter_address, MAX(interval_start) AS last_seen_at,\n"
+            "         SUM(samples_received) AS samples\n"
+            "  FROM main.fct_flow_loss_5min GROUP BY 1\n"
+            "),\n"
+            "newest AS (SELECT MAX(interval_start) AS at FROM main.fct_flow_loss_5min)\n"
+            "SELECT known.exporter_address, seen.last_seen_at, COALESCE(seen.samples, 0) AS samples,\n"
+            "       CAST((EPOCH(newest.at) - EPOCH(seen.last_seen_at)) / 60 AS BIGINT) AS minutes_behind,\n"
+            "       seen.last_seen_at IS NULL\n"
+            "         OR newest.at - seen.last_seen_at > INTERVAL 15 MINUTE AS is_silent\n"
+            "FROM known LEFT JOIN seen USING (exporter_address) CROSS JOIN newest"
+        ),
+        virtual_columns=(
+            ("exporter_address", "VARCHAR"),
+            ("last_seen_at", "TIMESTAMP WITH TIME ZONE"),
+            ("samples", "HUGEINT"),
+            ("minutes_behind", "BIGINT"),
+            ("is_silent", "BOOLEAN"),
+        ),
+    ),
+)
+
+DATASET_BY_NAME = {d.name: d for d in DATASETS}
+
+
+# --------------------------------------------------------------------------------------------------
+# charts
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    dataset: str
+    viz: str  # line | bar | big_number_trend | big_number | table | raw_table | heatmap | pie
+    metrics: tuple[str, ...] = ()
+    x: str | None = None  # time axis (timeseries) or x column (heatmap)
+    grain: str | None = None  # P1D, P1M, PT1H; None = the raw 5-minute value
+    groupby: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()  # raw table columns
+    order_by: tuple[tuple[str, bool], ...] = ()  # raw table: (column, ascending)
+    where: str = ""
+    row_limit: int = 1000
+    description: str = ""
+    width: int = 6
+    height: int = CHART_ROW_HEIGHT
+
+    @property
+    def uuid(self) -> str:
+        return stable_uuid("chart", self.key)
+
+
+@dataclass(frozen=True)
+class Markdown:
+    key: str
+    text: str
+    width: int = 6
+    height: int = 30
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    key: str
+    title: str
+    slug: str
+    description: str
+    rows: tuple[tuple[Chart | Markdown, ...], ...]
+
+    @property
+    def uuid(self) -> str:
+        return stable_uuid("dashboard", self.key)
+
+    @property
+    def charts(self) -> list[Chart]:
+        return [item for row in self.rows for item in row if isinstance(item, Chart)]
+
+
+MEMBER_NOTE = Markdown(
+    "member_note",
+    "### Your figures only\n"
+    "Every chart on this dashboard shows the rows of your own network: traffic is what your ports "
+    "sent into the exchange (in) and received from it (out), measured by the switches' counters. "
+    "The 95th percentile is the nearest-rank rule of your transit and port bills.\n\n"
+    "*Your share of the pooled transit bill and the cooperative's totals appear here once the "
+    "billing marts publish them (see docs/dashboards.md).*",
+    width=12,
+    height=22,
+)
+
+TENDER_NOTE = Markdown(
+    "tender_note",
+    "### Tender scenarios (placeholder)\n"
+    "Scenarios from `peerpool tender` (commit levels, price tiers, provider mix and the fair split "
+    "of each scenario's bill) will be shown here when the tender marts exist. Until then use the "
+    "95th-percentile history and the provider split above. See docs/dashboards.md.",
+    width=12,
+    height=22,
+)
+
+MEMBER_DASHBOARD = Dashboard(
+    "member",
+    "My traffic at the exchange",
+    "member",
+    "A member's own traffic, 95th percentiles, peers, transit use, peering savings and ports.",
+    (
+        (
+            Chart(
+                "member_billed_p95_month",
+                "My billed 95th, latest month (Mbps)",
+                "fct_member_traffic_monthly",
+                "big_number_trend",
+                ("billed_p95_mbps",),
+                x="month",
+                grain="P1M",
+                width=4,
+            ),
+            Chart(
+                "member_traffic_5min",
+                "My traffic, 5-minute (bit/s)",
+                "fct_member_traffic_5min",
+                "line",
+                ("in_bps", "out_bps"),
+                x="interval_start",
+                width=8,
+            ),
+        ),
+        (
+            Chart(
+                "member_traffic_daily",
+                "My traffic per day (bytes)",
+                "fct_member_traffic_daily",
+                "bar",
+                ("in_bytes", "out_bytes"),
+                x="traffic_date",
+                grain="P1D",
+            ),
+            Chart(
+                "member_p95_daily",
+                "My daily 95th (bit/s)",
+                "fct_member_traffic_daily",
+                "line",
+                ("in_p95_bps", "out_p95_bps"),
+                x="traffic_date",
+                grain="P1D",
+            ),
+        ),
+        (
+            Chart(
+                "member_p95_monthly",
+                "My 95th by month",
+                "fct_member_traffic_monthly",
+                "table",
+                ("billed_p95_mbps", "in_p95_mbps", "out_p95_mbps"),
+                groupby=("member_id", "month"),
+                row_limit=120,
+            ),
+            Chart(
+                "member_top_peers",
+                "My top peers at the exchange (bytes)",
+                "fct_member_pair_traffic_daily",
+                "table",
+                ("bytes", "max_bps"),
+                groupby=("src_member_id", "dst_member_id"),
+                where="src_member_id <> dst_member_id",
+                row_limit=25,
+            ),
+        ),
+        (
+            Chart(
+                "member_transit_5min",
+                "My transit traffic, 5-minute (bit/s)",
+                "fct_member_transit_usage_5min",
+                "line",
+                ("in_bps", "out_bps"),
+                x="interval_start",
+                width=8,
+            ),
+            Chart(
+                "member_transit_monthly",
+                "My transit 95th by month",
+                "fct_member_transit_usage",
+                "table",
+                ("billed_p95_mbps", "transit_bytes"),
+                groupby=("member_id", "month"),
+                row_limit=120,
+                width=4,
+            ),
+        ),
+        (
+            Chart(
+                "member_peering_savings",
+                "My savings from peering",
+                "fct_peering_vs_transit",
+                "bar",
+                ("savings", "peering_cost", "peered_value"),
+                x="month",
+                grain="P1M",
+            ),
+            Chart(
+                "member_break_even",
+                "Peering break-even",
+                "fct_peering_vs_transit",
+                "table",
+                ("peered_mbps", "break_even_mbps", "savings"),
+                groupby=("member_id", "month"),
+                row_limit=120,
+            ),
+        ),
+        (
+            Chart(
+                "member_port_utilisation",
+                "My port utilisation, 5-minute",
+                "fct_port_traffic_5min",
+                "line",
+                ("in_utilisation", "out_utilisation"),
+                x="interval_start",
+                groupby=("port_id",),
+                width=8,
+            ),
+            Chart(
+                "member_port_quality",
+                "My ports' data quality",
+                "fct_port_quality_monthly",
+                "raw_table",
+                columns=("month", "port_id", "trusted_ratio", "intervals_gap", "outage_count"),
+                order_by=(("month", False), ("port_id", True)),
+                row_limit=200,
+                width=4,
+            ),
+        ),
+        (
+            Chart(
+                "member_port_outages",
+                "My port outages",
+                "fct_port_outages",
+                "raw_table",
+                columns=("port_id", "cause", "start_at", "end_at", "duration_s", "is_ongoing"),
+                order_by=(("start_at", False),),
+                row_limit=200,
+                width=12,
+            ),
+        ),
+        (MEMBER_NOTE,),
+    ),
+)
+
+ECONOMICS_DASHBOARD = Dashboard(
+    "economics",
+    "Cooperative economics",
+    "economics",
+    "Exchange against transit, the pooled transit bill, the pooling dividend, peering savings, candidates.",
+    (
+        (
+            Chart(
+                "coop_exchange_vs_transit",
+                "Exchange and transit traffic per day (average bit/s)",
+                "v_exchange_vs_transit_daily",
+                "line",
+                ("avg_bps",),
+                x="traffic_date",
+                grain="P1D",
+                groupby=("path",),
+                width=12,
+            ),
+        ),
+        (
+            Chart(
+                "coop_transit_cost",
+                "Pooled transit cost by provider and month",
+                "fct_transit_bill_monthly",
+                "table",
+                ("total_cost", "billed_mbps", "effective_price"),
+                groupby=("provider", "billing_month"),
+                row_limit=500,
+            ),
+            Chart(
+                "coop_effective_price",
+                "Effective price per Mbps by provider",
+                "fct_transit_bill_monthly",
+                "line",
+                ("effective_price",),
+                x="billing_month",
+                grain="P1M",
+                groupby=("provider",),
+            ),
+        ),
+        (
+            Chart(
+                "coop_pooling_dividend",
+                "The pooling dividend (Mbps)",
+                "v_pooling_dividend_monthly",
+                "bar",
+                ("sum_of_member_p95_mbps", "pool_p95_mbps", "dividend_mbps"),
+                x="month",
+                grain="P1M",
+            ),
+            Chart(
+                "coop_peering_savings",
+                "The cooperative's savings from peering",
+                "fct_peering_vs_transit",
+                "bar",
+                ("savings", "peering_cost"),
+                x="month",
+                grain="P1M",
+            ),
+        ),
+        (
+            Chart(
+                "coop_peering_candidates",
+                "Top peering candidates",
+                "fct_peering_candidates",
+                "raw_table",
+                columns=(
+                    "month",
+                    "traffic_rank",
+                    "remote_asn",
+                    "avg_mbps",
+                    "saving_if_peered",
+                    "peeringdb_exchange_count",
+                    "is_in_peeringdb",
+                ),
+                order_by=(("month", False), ("traffic_rank", True)),
+                where="traffic_rank <= 20",
+                row_limit=240,
+                width=12,
+            ),
+        ),
+    ),
+)
+
+PURCHASING_DASHBOARD = Dashboard(
+    "purchasing",
+    "Transit purchasing",
+    "purchasing",
+    "95th-percentile history against commits, provider split, members' transit use.",
+    (
+        (
+            Chart(
+                "purchasing_p95_vs_commit",
+                "Billed 95th against commit (Mbps)",
+                "fct_transit_bill_monthly",
+                "line",
+                ("billed_mbps", "commit_mbps"),
+                x="billing_month",
+                grain="P1M",
+                groupby=("contract_id",),
+                width=8,
+            ),
+            Chart(
+                "purchasing_provider_split",
+                "Provider split (billed Mbps)",
+                "fct_transit_bill_monthly",
+                "pie",
+                ("billed_mbps",),
+                groupby=("provider",),
+                width=4,
+            ),
+        ),
+        (
+            Chart(
+                "purchasing_usage_5min",
+                "Transit usage per contract, 5-minute (bit/s)",
+                "fct_transit_usage_5min",
+                "line",
+                ("in_bps", "out_bps"),
+                x="interval_start",
+                groupby=("contract_id",),
+                width=12,
+            ),
+        ),
+        (
+            Chart(
+                "purchasing_member_transit",
+                "Members' transit 95th by month",
+                "fct_member_transit_usage",
+                "table",
+                ("billed_p95_mbps", "transit_bytes"),
+                groupby=("month", "member_id"),
+                row_limit=5000,
+            ),
+            Chart(
+                "purchasing_contracts",
+                "Contracts",
+                "dim_transit_contracts",
+                "raw_table",
+                columns=(
+                    "contract_id",
+                    "provider",
+                    "commit_mbps",
+                    "price_per_mbps",
+                    "burst_price_per_mbps",
+                    "percentile",
+                    "direction_rule",
+                    "term_start_date",
+                    "term_end_date",
+                ),
+                order_by=(("provider", True),),
+                row_limit=100,
+            ),
+        ),
+        (TENDER_NOTE,),
+    ),
+)
+
+OPERATIONS_DASHBOARD = Dashboard(
+    "operations",
+    "Exchange operations",
+    "operations",
+    "Ports, the member matrix, sFlow against counters, loss, unknown MACs, data quality, outages, exporters.",
+    (
+        (
+            Chart(
+                "ops_port_utilisation",
+                "Port utilisation (95th and peak of the day)",
+                "v_port_utilisation_daily",
+                "table",
+                ("p95_utilisation", "peak_utilisation"),
+                groupby=("port_id", "port_kind", "member_id"),
+                row_limit=2000,
+            ),
+            Chart(
+                "ops_member_matrix",
+                "Member matrix (bytes, source to destination)",
+                "fct_member_pair_traffic_daily",
+                "heatmap",
+                ("bytes",),
+                x="src_member_id",
+                groupby=("dst_member_id",),
+                row_limit=50000,
+            ),
+        ),
+        (
+            Chart(
+                "ops_reconciliation",
+                "sFlow against counters (ratio, hourly)",
+                "fct_reconciliation_5min",
+                "line",
+                ("in_ratio", "out_ratio"),
+                x="interval_start",
+                grain="PT1H",
+                width=8,
+            ),
+            Chart(
+                "ops_reconciliation_alarms",
+                "Ports with reconciliation alarms",
+                "fct_reconciliation_5min",
+                "table",
+                ("alarms", "in_ratio", "out_ratio"),
+                groupby=("port_id",),
+                row_limit=500,
+                width=4,
+            ),
+        ),
+        (
+            Chart(
+                "ops_sample_loss",
+                "Sample loss per agent (hourly)",
+                "fct_flow_loss_5min",
+                "line",
+                ("sample_loss",),
+                x="interval_start",
+                grain="PT1H",
+                groupby=("exporter_address",),
+                width=8,
+            ),
+            Chart(
+                "ops_silent_exporters",
+                "Exporters: last data and lag",
+                "v_exporter_freshness",
+                "raw_table",
+                columns=("exporter_address", "is_silent", "last_seen_at", "minutes_behind", "samples"),
+                order_by=(("is_silent", False), ("minutes_behind", False)),
+                row_limit=500,
+                width=4,
+            ),
+        ),
+        (
+            Chart(
+                "ops_unknown_macs",
+                "Unknown MAC addresses",
+                "fct_unknown_macs_daily",
+                "table",
+                ("sample_count", "estimated_bytes", "last_seen_at"),
+                groupby=("mac", "exporter_address", "vlan", "direction"),
+                row_limit=500,
+            ),
+            Chart(
+                "ops_data_quality",
+                "Data quality per port and month",
+                "fct_port_quality_monthly",
+                "raw_table",
+                columns=(
+                    "month",
+                    "port_id",
+                    "port_kind",
+                    "trusted_ratio",
+                    "intervals_gap",
+                    "intervals_failed_read",
+                    "intervals_reset",
+                    "intervals_wrap",
+                    "intervals_over_speed",
+                    "outage_count",
+                ),
+                order_by=(("trusted_ratio", True),),
+                row_limit=2000,
+            ),
+        ),
+        (
+            Chart(
+                "ops_outages",
+                "Port outages",
+                "fct_port_outages",
+                "raw_table",
+                columns=("port_id", "member_id", "cause", "start_at", "end_at", "duration_s", "is_ongoing"),
+                order_by=(("start_at", False),),
+                row_limit=1000,
+                width=12,
+            ),
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (
+    MEMBER_DASHBOARD,
+    ECONOMICS_DASHBOARD,
+    PURCHASING_DASHBOARD,
+    OPERATIONS_DASHBOARD,
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# rendering to Superset's import format
+# --------------------------------------------------------------------------------------------------
+
+TEMPORAL_TYPES = ("DATE", "TIMESTAMP")
+
+
+def _column(name: str, sql_type: str) -> dict[str, Any]:
+    return {
+        "column_name": name,
+        "verbose_name": None,
+        "is_dttm": sql_type.upper().startswith(TEMPORAL_TYPES),
+        "is_active": True,
+        "type": sql_type,
+        "advanced_data_type": None,
+        "groupby": True,
+        "filterable": True,
+        "expression": None,
+        "description": None,
+        "python_date_format": None,
+        "extra": None,
+    }
+
+
+def database_yaml() -> dict[str, Any]:
+    return {
+        "database_name": DATABASE_NAME,
+        "sqlalchemy_uri": "${PEERPOOL_SERVING_URI}",
+        "cache_timeout": None,
+        "expose_in_sqllab": True,
+        "allow_run_async": False,
+        "allow_ctas": False,
+        "allow_cvas": False,
+        "allow_dml": False,
+        "allow_file_upload": False,
+        "extra": {
+            "allows_virtual_table_explore": True,
+            "engine_params": {
+                "connect_args": {"read_only": True, "config": {"enable_external_access": False}},
+            },
+            "metadata_params": {},
+            "schemas_allowed_for_file_upload": [],
+        },
+        "uuid": DATABASE_UUID,
+        "version": VERSION,
+    }
+
+
+def dataset_yaml(dataset: Dataset, columns: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "table_name": dataset.name,
+        "main_dttm_col": dataset.main_dttm,
+        "description": dataset.description,
+        "default_endpoint": None,
+        "offset": 0,
+        "cache_timeout": None,
+        "schema": "main",
+        "catalog": None,
+        "sql": dataset.sql,
+        "source_db_engine": "duckdb" if dataset.sql else None,
+        "params": None,
+        "template_params": None,
+        "filter_select_enabled": True,
+        "fetch_values_predicate": None,
+        "extra": None,
+        "normalize_columns": False,
+        "always_filter_main_dttm": False,
+        "uuid": dataset.uuid,
+        "metrics": [
+            {
+                "metric_name": metric.name,
+                "verbose_name": metric.label,
+                "metric_type": None,
+                "expression": metric.expression,
+                "description": None,
+                "d3format": metric.d3format,
+                "currency": None,
+                "extra": None,
+                "warning_text": None,
+            }
+            for metric in dataset.metrics
+        ],
+        "columns": [_column(name, sql_type) for name, sql_type in columns],
+        "version": VERSION,
+        "database_uuid": DATABASE_UUID,
+    }
+
+
+def _where_filter(chart: Chart) -> list[dict[str, Any]]:
+    if not chart.where:
+        return []
+    return [{"expressionType": "SQL", "clause": "WHERE", "sqlExpression": chart.where, "subject": None,
+             "operator": None, "comparator": None, "isExtra": False, "isNew": False,
+             "filterOptionName": f"filter_{chart.key}"}]  # fmt: skip
+
+
+def _time_filter(dataset: Dataset) -> list[dict[str, Any]]:
+    if dataset.main_dttm is None:
+        return []
+    return [{"clause": "WHERE", "comparator": "No filter", "expressionType": "SIMPLE",
+             "operator": "TEMPORAL_RANGE", "subject": dataset.main_dttm}]  # fmt: skip
+
+
+def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
+    """The explore form data Superset's front end renders the chart from."""
+    common: dict[str, Any] = {
+        "datasource": f"{dataset.uuid}__table",
+        "viz_type": VIZ_TYPE[chart.viz],
+        "adhoc_filters": _time_filter(dataset) + _where_filter(chart),
+        "extra_form_data": {},
+        "dashboards": [],
+    }
+    if chart.viz in ("line", "bar"):
+        common.update(
+            {
+                "x_axis": chart.x,
+                "time_grain_sqla": chart.grain,
+                "metrics": list(chart.metrics),
+                "groupby": list(chart.groupby),
+                "row_limit": 50000,
+                "series_limit": 0,
+                "order_desc": True,
+                "show_legend": True,
+                "legendType": "scroll",
+                "legendOrientation": "top",
+                "rich_tooltip": True,
+                "zoomable": True,
+                "truncate_metric": True,
+                "x_axis_time_format": "smart_date",
+                "y_axis_format": DATASET_METRIC_FORMAT.get((dataset.name, chart.metrics[0]))
+                or "SMART_NUMBER",
+                "color_scheme": "supersetColors",
+                "annotation_layers": [],
+                "comparison_type": "values",
+            }
+        )
+        if chart.viz == "line":
+            common.update({"seriesType": "line", "markerEnabled": False, "opacity": 0.2})
+        else:
+            common.update({"orientation": "vertical", "stack": None})
+    elif chart.viz == "big_number_trend":
+        common.update(
+            {
+                "x_axis": chart.x,
+                "time_grain_sqla": chart.grain,
+                "metric": chart.metrics[0],
+                "show_trend_line": True,
+                "start_y_axis_at_zero": True,
+                "compare_lag": 1,
+                "compare_suffix": "vs previous month",
+                "y_axis_format": DATASET_METRIC_FORMAT.get((dataset.name, chart.metrics[0]))
+                or "SMART_NUMBER",
+                "header_font_size": 0.4,
+                "subheader_font_size": 0.15,
+                "rolling_type": "None",
+            }
+        )
+    elif chart.viz == "table":
+        common.update(
+            {
+                "query_mode": "aggregate",
+                "groupby": list(chart.groupby),
+                "metrics": list(chart.metrics),
+                "all_columns": [],
+                "percent_metrics": [],
+                "order_by_cols": [],
+                "timeseries_limit_metric": chart.metrics[0],
+                "order_desc": True,
+                "row_limit": chart.row_limit,
+                "server_page_length": 10,
+                "table_timestamp_format": "smart_date",
+                "show_cell_bars": True,
+                "color_pn": True,
+            }
+        )
+    elif chart.viz == "raw_table":
+        common.update(
+            {
+                "query_mode": "raw",
+                "groupby": [],
+                "metrics": [],
+                "all_columns": list(chart.columns),
+                "percent_metrics": [],
+                "order_by_cols": [json.dumps([column, ascending]) for column, ascending in chart.order_by],
+                "row_limit": chart.row_limit,
+                "server_page_length": 10,
+                "table_timestamp_format": "smart_date",
+                "show_cell_bars": False,
+                "color_pn": True,
+            }
+        )
+    elif chart.viz == "heatmap":
+        common.update(
+            {
+                "x_axis": chart.x,
+                "groupby": chart.groupby[0],
+                "metric": chart.metrics[0],
+                "row_limit": chart.row_limit,
+                "linear_color_scheme": "superset_seq_1",
+                "normalize_across": "heatmap",
+                "legend_type": "continuous",
+                "show_legend": True,
+                "show_values": False,
+                "show_percentage": False,
+                "sort_x_axis": "alpha_asc",
+                "sort_y_axis": "alpha_asc",
+                "xscale_interval": -1,
+                "yscale_interval": -1,
+                "left_margin": "auto",
+                "bottom_margin": "auto",
+                "value_bounds": [None, None],
+                "y_axis_format": "SMART_NUMBER",
+            }
+        )
+    elif chart.viz == "pie":
+        common.update(
+            {
+                "groupby": list(chart.groupby),
+                "metric": chart.metrics[0],
+                "row_limit": 100,
+                "sort_by_metric": True,
+                "show_labels": True,
+                "show_legend": True,
+                "label_type": "key_percent",
+                "number_format": "SMART_NUMBER",
+                "color_scheme": "supersetColors",
+                "donut": False,
+            }
+        )
+    else:  # pragma: no cover - the descriptions above use only these kinds
+        raise ValueError(f"chart {chart.key}: unknown kind {chart.viz!r}")
+    return common
+
+
+VIZ_TYPE = {
+    "line": "echarts_timeseries_line",
+    "bar": "echarts_timeseries_bar",
+    "big_number_trend": "big_number",
+    "big_number": "big_number_total",
+    "table": "table",
+    "raw_table": "table",
+    "heatmap": "heatmap_v2",
+    "pie": "pie",
+}
+
+DATASET_METRIC_FORMAT = {(d.name, metric.name): metric.d3format for d in DATASETS for metric in d.metrics}
+
+
+def _axis(chart: Chart) -> dict[str, Any]:
+    axis: dict[str, Any] = {"columnType": "BASE_AXIS", "sqlExpression": chart.x, "label": chart.x,
+                            "expressionType": "SQL"}  # fmt: skip
+    if chart.grain:
+        axis["timeGrain"] = chart.grain
+    return axis
+
+
+def query_context(chart: Chart, dataset: Dataset, params: dict[str, Any]) -> dict[str, Any]:
+    """What the front end would send to /api/v1/chart/data for this chart (saved so the API,
+    reports and ``/api/v1/chart/{id}/data`` can run the chart without a browser)."""
+    filters: list[dict[str, Any]] = []
+    if dataset.main_dttm:
+        filters.append({"col": dataset.main_dttm, "op": "TEMPORAL_RANGE", "val": "No filter"})
+    query: dict[str, Any] = {
+        "filters": filters,
+        "extras": {"having": "", "where": f"({chart.where})" if chart.where else ""},
+        "applied_time_extras": {},
+        "annotation_layers": [],
+        "url_params": {},
+        "custom_params": {},
+        "custom_form_data": {},
+    }
+    if chart.viz in ("line", "bar", "big_number_trend"):
+        if chart.grain:
+            query["extras"]["time_grain_sqla"] = chart.grain
+        query.update(
+            {
+                "columns": [_axis(chart), *chart.groupby],
+                "metrics": list(chart.metrics),
+                "orderby": [[chart.metrics[0], False]],
+                "row_limit": params.get("row_limit", 50000),
+                "series_columns": list(chart.groupby),
+                "series_limit": 0,
+                "order_desc": True,
+                "time_offsets": [],
+                "post_processing": [
+                    {
+                        "operation": "pivot",
+                        "options": {
+                            "index": [chart.x],
+                            "columns": list(chart.groupby),
+                            "aggregates": {metric: {"operator": "mean"} for metric in chart.metrics},
+                            "drop_missing_columns": False,
+                        },
+                    },
+                    {"operation": "flatten"},
+                ],
+            }
+        )
+    elif chart.viz == "big_number":
+        query.update({"columns": [], "metrics": list(chart.metrics), "row_limit": 1, "post_processing": []})
+    elif chart.viz == "table":
+        query.update(
+            {
+                "columns": list(chart.groupby),
+                "metrics": list(chart.metrics),
+                "orderby": [[chart.metrics[0], False]],
+                "row_limit": chart.row_limit,
+                "series_limit": 0,
+                "order_desc": True,
+                "post_processing": [],
+            }
+        )
+    elif chart.viz == "raw_table":
+        query.update(
+            {
+                "columns": list(chart.columns),
+                "metrics": [],
+                "orderby": [[column, ascending] for column, ascending in chart.order_by],
+                "row_limit": chart.row_limit,
+                "post_processing": [],
+            }
+        )
+    elif chart.viz == "heatmap":
+        query.update(
+            {
+                "columns": [chart.x, chart.groupby[0]],
+                "metrics": list(chart.metrics),
+                "orderby": [[chart.metrics[0], False]],
+                "row_limit": chart.row_limit,
+                "post_processing": [],
+            }
+        )
+    elif chart.viz == "pie":
+        query.update(
+            {
+                "columns": list(chart.groupby),
+                "metrics": list(chart.metrics),
+                "orderby": [[chart.metrics[0], False]],
+                "row_limit": 100,
+                "post_processing": [],
+            }
+        )
+    return {
+        "datasource": {"id": 0, "type": "table"},  # replaced with the dataset's id on import
+        "force": False,
+        "queries": [query],
+        "form_data": params,
+        "result_format": "json",
+        "result_type": "full",
+    }
+
+
+def chart_yaml(chart: Chart) -> dict[str, Any]:
+    dataset = DATASET_BY_NAME[chart.dataset]
+    params = chart_params(chart, dataset)
+    return {
+        "slice_name": chart.title,
+        "description": chart.description or None,
+        "certified_by": None,
+        "certification_details": None,
+        "viz_type": params["viz_type"],
+        "params": params,
+        "query_context": json.dumps(query_context(chart, dataset, params), sort_keys=True, indent=1),
+        "cache_timeout": None,
+        "uuid": chart.uuid,
+        "version": VERSION,
+        "dataset_uuid": dataset.uuid,
+    }
+
+
+def dashboard_yaml(dashboard: Dashboard, chart_ids: dict[str, int]) -> dict[str, Any]:
+    position: dict[str, Any] = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"children": ["GRID_ID"], "id": "ROOT_ID", "type": "ROOT"},
+        "HEADER_ID": {"id": "HEADER_ID", "meta": {"text": dashboard.title}, "type": "HEADER"},
+        "GRID_ID": {"children": [], "id": "GRID_ID", "parents": ["ROOT_ID"], "type": "GRID"},
+    }
+    for index, row in enumerate(dashboard.rows):
+        row_id = f"ROW-{dashboard.key}-{index}"
+        position["GRID_ID"]["children"].append(row_id)
+        children = []
+        for item in row:
+            if isinstance(item, Chart):
+                node_id = f"CHART-{item.key}"
+                meta = {"chartId": chart_ids[item.key], "uuid": item.uuid, "sliceName": item.title}
+                kind = "CHART"
+            else:
+                node_id = f"MARKDOWN-{item.key}"
+                meta = {"code": item.text}
+                kind = "MARKDOWN"
+            parents = ["ROOT_ID", "GRID_ID", row_id]
+            meta.update(width=item.width, height=item.height)
+            position[node_id] = {
+                "children": [],
+                "id": node_id,
+                "parents": parents,
+                "type": kind,
+                "meta": meta,
+            }
+            children.append(node_id)
+        position[row_id] = {
+            "children": children,
+            "id": row_id,
+            "parents": ["ROOT_ID", "GRID_ID"],
+            "type": "ROW",
+            "meta": {"background": "BACKGROUND_TRANSPARENT"},
+        }
+    return {
+        "dashboard_title": dashboard.title,
+        "description": dashboard.description,
+        "css": "",
+        "slug": dashboard.slug,
+        "certified_by": None,
+        "certification_details": None,
+        "published": True,
+        "uuid": dashboard.uuid,
+        "version": VERSION,
+        "position": position,
+        "metadata": {
+            "color_scheme": "supersetColors",
+            "cross_filters_enabled": False,
+            "refresh_frequency": 0,
+            "expanded_slices": {},
+            "label_colors": {},
+            "shared_label_colors": [],
+            "timed_refresh_immune_slices": [],
+            "default_filters": "{}",
+            "chart_configuration": {},
+            "global_chart_configuration": {},
+            "native_filter_configuration": [],
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+    """Multi-line strings (SQL, query contexts, markdown) as readable literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump(data: dict[str, Any]) -> str:
+    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
+    return text
+
+
+def contract_columns(models_yml: Path = MARTS_YML) -> dict[str, list[tuple[str, str]]]:
+    """Each mart's columns and types as the dbt contract (``contract: {enforced: true}``) declares them."""
+    models = yaml.safe_load(models_yml.read_text())["models"]
+    return {
+        model["name"]: [
+            (column["name"], str(column["data_type"]).upper()) for column in model.get("columns", [])
+        ]
+        for model in models
+    }
+
+
+def render(columns: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
+    """Relative path -> YAML text of every asset."""
+    files = {
+        "metadata.yaml": dump(
+            {"version": VERSION, "type": "assets", "timestamp": "2026-01-01T00:00:00+00:00"}
+        ),
+        "databases/peerpool_serving.yaml": dump(database_yaml()),
+    }
+    for dataset in DATASETS:
+        if dataset.sql is None:
+            if dataset.name not in columns:
+                raise SystemExit(f"dataset {dataset.name}: no mart of that name in {MARTS_YML.name}")
+            cols = columns[dataset.name]
+        else:
+            cols = list(dataset.virtual_columns)
+        files[f"datasets/peerpool_serving/{dataset.name}.yaml"] = dump(dataset_yaml(dataset, cols))
+    chart_ids: dict[str, int] = {}
+    for dashboard in DASHBOARDS:
+        for chart in dashboard.charts:
+            if chart.key in chart_ids:
+                raise SystemExit(f"chart key {chart.key} used twice")
+            chart_ids[chart.key] = len(chart_ids) + 1
+            files[f"charts/{chart.key}.yaml"] = dump(chart_yaml(chart))
+        files[f"dashboards/{dashboard.key}.yaml"] = dump(dashboard_yaml(dashboard, chart_ids))
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ASSETS)
+    args = parser.parse_args()
+    files = render(contract_columns())
+    for stale in args.out.rglob("*.yaml") if args.out.exists() else []:
+        if str(stale.relative_to(args.out)) not in files:
+            stale.unlink()
+    for relative, text in files.items():
+        path = args.out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"wrote {len(files)} files under {args.out}")
+
+
+if __name__ == "__main__":
+    main()
