@@ -560,30 +560,34 @@ def test_ip_version_split_follows_sflow_shares(built: tuple[Path, Truth]) -> Non
         f"where member_id = 'AS64501' and interval_start = '{at(k).isoformat()}'",
     )
     assert row[2] == truth.port_in[port][k]
-    assert row[0] == pytest.approx(truth.port_in[port][k] * v4 / total, rel=1e-9)
-    assert row[0] + row[1] == pytest.approx(row[2], rel=1e-9)
+    assert row[0] == pytest.approx(truth.port_in[port][k] * v4 / total, abs=0.5)  # whole bytes
+    assert row[0] + row[1] == pytest.approx(row[2], abs=1)
 
 
 # --- matrix ---------------------------------------------------------------------------------
 
 
-def test_pair_matrix_is_scaled_to_counters_per_source_port(built: tuple[Path, Truth]) -> None:
+def test_pair_matrix_is_scaled_to_counters_per_sending_member(built: tuple[Path, Truth]) -> None:
     directory, truth = built
-    sflow_port_total: dict[tuple[str, int], int] = defaultdict(int)
+    member_ports = defaultdict(list)
+    for port, _, _, member, _ in MEMBER_PORTS:
+        member_ports[member].append(port)
+    sflow_member_total: dict[tuple[str, int], int] = defaultdict(int)
     for r in truth.matrix:
         k = int((r["interval_start"] - T0) / STEP)
-        sflow_port_total[(r["src_port_id"], k)] += r["estimated_bytes"]
+        sflow_member_total[(r["src_member_id"], k)] += r["estimated_bytes"]
     expected: dict[tuple[int, str, str], float] = defaultdict(float)
     raw: dict[tuple[int, str, str], int] = defaultdict(int)
     for r in truth.matrix:
         k = int((r["interval_start"] - T0) / STEP)
-        port = r["src_port_id"]
+        ports = member_ports[r["src_member_id"]]
         key = (k, r["src_member_id"], r["dst_member_id"] or "unknown")
         raw[key] += r["estimated_bytes"]
-        if k in truth.untrusted[port]:
+        if any(k in truth.untrusted[p] for p in ports):
             expected[key] = math.nan
         else:
-            expected[key] += r["estimated_bytes"] * truth.port_in[port][k] / sflow_port_total[(port, k)]
+            counters = sum(truth.port_in[p][k] for p in ports)
+            expected[key] += r["estimated_bytes"] * counters / sflow_member_total[(r["src_member_id"], k)]
     rows = query(
         serving(directory),
         "select interval_start, src_member_id, dst_member_id, bytes, sflow_estimated_bytes, is_scaled "
@@ -596,7 +600,7 @@ def test_pair_matrix_is_scaled_to_counters_per_source_port(built: tuple[Path, Tr
         if math.isnan(expected[key]):
             assert nbytes is None and not is_scaled
         else:
-            assert nbytes == pytest.approx(expected[key], rel=1e-9)
+            assert nbytes == pytest.approx(expected[key], rel=1e-9, abs=0.5)  # rounded to whole bytes
             assert is_scaled
     # every source member's row sum equals its ports' counters (the unknown destination included)
     totals = query(
@@ -605,9 +609,8 @@ def test_pair_matrix_is_scaled_to_counters_per_source_port(built: tuple[Path, Tr
         "where src_member_id = 'AS64500' group by all",
     )
     ports = ("ktw-sw1:et-0/0/1", "waw-sw1:et-0/0/2")
-    assert totals[0][1] == pytest.approx(
-        sum(truth.port_in[p][k] for p in ports for k in range(N) if k not in truth.untrusted[p]), rel=1e-9
-    )
+    complete = [k for k in range(N) if not any(k in truth.untrusted[p] for p in ports)]
+    assert totals[0][1] == pytest.approx(sum(truth.port_in[p][k] for p in ports for k in complete), rel=1e-9)
 
 
 # --- transit ---------------------------------------------------------------------------------
@@ -676,8 +679,8 @@ def test_member_transit_usage_scaled_to_transit_counters(built: tuple[Path, Trut
         e = expected[(member, int((start - T0) / STEP))]
         if math.isnan(e["in"]) or math.isnan(e["out"]):
             continue  # a transit port without a trusted counter there: not scaled, and not in the month
-        assert in_b == pytest.approx(e["in"], rel=1e-9)
-        assert out_b == pytest.approx(e["out"], rel=1e-9)
+        assert in_b == pytest.approx(e["in"], rel=1e-9, abs=0.5)  # rounded to whole bytes
+        assert out_b == pytest.approx(e["out"], rel=1e-9, abs=0.5)
         assert by_prefix == (member == "AS64501")  # no ASN on its flows: matched by 2001:db8:200::/48
     monthly = dict(
         (r[0], r[1:])
@@ -695,8 +698,8 @@ def test_member_transit_usage_scaled_to_transit_counters(built: tuple[Path, Trut
         outs = [0.0 if math.isnan(v) else v for v in outs]
         used, in_p95, out_p95 = monthly[member]
         assert used == len(scaled)
-        assert in_p95 == pytest.approx(nearest_rank(ins) * 8 / 300, rel=1e-9)  # type: ignore[arg-type]
-        assert out_p95 == pytest.approx(nearest_rank(outs) * 8 / 300, rel=1e-9)  # type: ignore[arg-type]
+        assert in_p95 == pytest.approx(nearest_rank(ins) * 8 / 300, rel=1e-9, abs=0.02)  # type: ignore[arg-type]
+        assert out_p95 == pytest.approx(nearest_rank(outs) * 8 / 300, rel=1e-9, abs=0.02)  # type: ignore[arg-type]
 
 
 def test_peering_vs_transit_economics(built: tuple[Path, Truth]) -> None:
@@ -735,7 +738,8 @@ def test_peering_candidates_rank_remote_asns(built: tuple[Path, Truth]) -> None:
     directory, truth = built
     rows = query(
         serving(directory),
-        "select remote_asn, traffic_rank, flow_estimated_bytes from fct_peering_candidates order by traffic_rank",
+        "select remote_asn, traffic_rank, flow_estimated_bytes from fct_peering_candidates "
+        "order by traffic_rank",
     )
     raw: dict[int, int] = defaultdict(int)
     for f in truth.transit_flows:
@@ -767,10 +771,11 @@ def test_operational_marts(built: tuple[Path, Truth]) -> None:
     assert quality == [(N + 1, N + 1 - len(untrusted), 2, 8928 - 12)]
     recon = query(
         db,
-        "select count(*), min(in_ratio), max(in_ratio) from fct_reconciliation_5min where in_ratio is not null",
+        "select count(*), min(in_ratio), max(in_ratio) from fct_reconciliation_5min "
+        "where in_ratio is not null",
     )
     assert recon[0][0] == sum(1 for p, *_ in MEMBER_PORTS for k in range(N) if k not in truth.untrusted[p])
-    assert 0.91 < recon[0][1] and recon[0][2] < 1.09  # the fixture's sFlow is within +-8% (rounded down)
+    assert recon[0][1] > 0.91 and recon[0][2] < 1.09  # the fixture's sFlow is within +-8% (rounded down)
 
 
 # --- build behaviour --------------------------------------------------------------------------
@@ -818,8 +823,8 @@ def test_rebuild_is_idempotent_and_late_data_replaces_its_day(tmp_path: Path) ->
     assert snapshot(serving(tmp_path)) == incremental  # same as rebuilding everything
     doubled = query(
         serving(tmp_path),
-        f"select sum(sflow_estimated_bytes) from fct_member_pair_traffic_5min where interval_start = '{at(5).isoformat()}' "
-        "and src_member_id = 'AS64500'",
+        "select sum(sflow_estimated_bytes) from fct_member_pair_traffic_5min "
+        f"where interval_start = '{at(5).isoformat()}' and src_member_id = 'AS64500'",
     )[0][0]
     before = sum(
         r["estimated_bytes"]

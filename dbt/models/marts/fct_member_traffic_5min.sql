@@ -2,63 +2,77 @@
 -- One row per member and 5-minute interval: the sum over the member's ports (a LAG or several
 -- ports are one service). in = into the exchange from the member (ports' ifIn), out = delivered
 -- by the exchange to the member (ifOut). Totals come from counters; the IPv4/IPv6 split applies
--- each port's sFlow shares for that interval to its counter bytes.
+-- the member's sFlow shares for that interval (as sender for in, as receiver for out) to them;
+-- the split is null in an interval without samples.
 with
 
 port_rates as (
     select *
     from {{ ref('fct_port_traffic_5min') }}
-    where port_kind = 'member' and {{ incremental_filter('interval_date') }}
+    where port_kind = 'member' and member_id is not null and {{ incremental_filter('interval_date') }}
+),
+
+matrix as (
+    select *
+    from {{ ref('int_member_matrix_aggregated') }}
+    where {{ incremental_filter('interval_date') }}
 ),
 
 shares as (
     select
         interval_start,
-        port_id,
-        direction,
-        ipv4_estimated_bytes * 1.0 / nullif(estimated_bytes, 0) as ipv4_share,
-        ipv6_estimated_bytes * 1.0 / nullif(estimated_bytes, 0) as ipv6_share
-    from {{ ref('int_port_sflow_5min') }}
-    where {{ incremental_filter('interval_date') }}
+        src_member_id as member_id,
+        'in' as direction,
+        coalesce(sum(estimated_bytes) filter (where ip_version = 4), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv4_share,
+        coalesce(sum(estimated_bytes) filter (where ip_version = 6), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv6_share
+    from matrix
+    where src_member_id is not null
+    group by all
+    union all
+    select
+        interval_start,
+        dst_member_id as member_id,
+        'out' as direction,
+        coalesce(sum(estimated_bytes) filter (where ip_version = 4), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv4_share,
+        coalesce(sum(estimated_bytes) filter (where ip_version = 6), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv6_share
+    from matrix
+    where dst_member_id is not null
+    group by all
 ),
 
-per_port as (
+per_member as (
     select
-        port_rates.member_id,
-        port_rates.port_id,
-        port_rates.interval_start,
-        port_rates.interval_date,
-        port_rates.is_trusted,
-        port_rates.in_bytes,
-        port_rates.out_bytes,
-        port_rates.in_bytes * coalesce(in_shares.ipv4_share, 0) as in_ipv4_bytes,
-        port_rates.in_bytes * coalesce(in_shares.ipv6_share, 0) as in_ipv6_bytes,
-        port_rates.out_bytes * coalesce(out_shares.ipv4_share, 0) as out_ipv4_bytes,
-        port_rates.out_bytes * coalesce(out_shares.ipv6_share, 0) as out_ipv6_bytes
+        member_id,
+        interval_start,
+        interval_date,
+        count(*) as port_count,
+        count(*) filter (where is_trusted) as ports_with_rate,
+        count(*) filter (where is_trusted) = count(*) as is_complete,
+        cast(sum(in_bytes) as bigint) as in_bytes,
+        cast(sum(out_bytes) as bigint) as out_bytes
     from port_rates
-    left join shares as in_shares
-        on in_shares.port_id = port_rates.port_id and in_shares.interval_start = port_rates.interval_start
-       and in_shares.direction = 'in'
-    left join shares as out_shares
-        on out_shares.port_id = port_rates.port_id and out_shares.interval_start = port_rates.interval_start
-       and out_shares.direction = 'out'
+    group by member_id, interval_start, interval_date
 )
 
 select
-    member_id,
-    interval_start,
-    interval_date,
-    count(*) as port_count,
-    count(*) filter (where is_trusted) as ports_with_rate,
-    count(*) filter (where is_trusted) = count(*) as is_complete,
-    sum(in_bytes) as in_bytes,
-    sum(out_bytes) as out_bytes,
-    sum(in_bytes) * 8.0 / 300 as in_bps,
-    sum(out_bytes) * 8.0 / 300 as out_bps,
-    sum(in_ipv4_bytes) as in_ipv4_bytes,
-    sum(in_ipv6_bytes) as in_ipv6_bytes,
-    sum(out_ipv4_bytes) as out_ipv4_bytes,
-    sum(out_ipv6_bytes) as out_ipv6_bytes
-from per_port
-where member_id is not null
-group by member_id, interval_start, interval_date
+    per_member.member_id,
+    per_member.interval_start,
+    per_member.interval_date,
+    per_member.port_count,
+    per_member.ports_with_rate,
+    per_member.is_complete,
+    per_member.in_bytes,
+    per_member.out_bytes,
+    per_member.in_bytes * 8.0 / 300 as in_bps,
+    per_member.out_bytes * 8.0 / 300 as out_bps,
+    cast(round(per_member.in_bytes * in_shares.ipv4_share) as bigint) as in_ipv4_bytes,
+    cast(round(per_member.in_bytes * in_shares.ipv6_share) as bigint) as in_ipv6_bytes,
+    cast(round(per_member.out_bytes * out_shares.ipv4_share) as bigint) as out_ipv4_bytes,
+    cast(round(per_member.out_bytes * out_shares.ipv6_share) as bigint) as out_ipv6_bytes
+from per_member
+left join shares as in_shares
+    on in_shares.member_id = per_member.member_id and in_shares.interval_start = per_member.interval_start
+   and in_shares.direction = 'in'
+left join shares as out_shares
+    on out_shares.member_id = per_member.member_id and out_shares.interval_start = per_member.interval_start
+   and out_shares.direction = 'out'

@@ -2,7 +2,8 @@
 -- Each member's traffic over transit per 5-minute interval, from border-router IPFIX / NetFlow v9
 -- attributed by ASN or prefix, scaled per transit port and interval to the port's counters.
 -- in = from the providers to the member, out = from the member to the providers. The raw flow
--- estimate stays beside it; without a trusted counter the scaled figure is null.
+-- estimate stays beside it; without a trusted counter the scaled figure is null. Scaled bytes
+-- are rounded to whole bytes.
 with
 
 attributed as (
@@ -29,10 +30,10 @@ select
     member_id,
     interval_start,
     interval_date,
-    coalesce(sum(scaled_bytes) filter (where direction = 'in'), 0) as in_bytes,
-    coalesce(sum(scaled_bytes) filter (where direction = 'out'), 0) as out_bytes,
-    coalesce(sum(scaled_bytes) filter (where direction = 'in'), 0) * 8.0 / 300 as in_bps,
-    coalesce(sum(scaled_bytes) filter (where direction = 'out'), 0) * 8.0 / 300 as out_bps,
+    cast(round(coalesce(sum(scaled_bytes) filter (where direction = 'in'), 0)) as bigint) as in_bytes,
+    cast(round(coalesce(sum(scaled_bytes) filter (where direction = 'out'), 0)) as bigint) as out_bytes,
+    round(coalesce(sum(scaled_bytes) filter (where direction = 'in'), 0)) * 8.0 / 300 as in_bps,
+    round(coalesce(sum(scaled_bytes) filter (where direction = 'out'), 0)) * 8.0 / 300 as out_bps,
     coalesce(sum(estimated_bytes) filter (where direction = 'in'), 0) as in_flow_estimated_bytes,
     coalesce(sum(estimated_bytes) filter (where direction = 'out'), 0) as out_flow_estimated_bytes,
     sum(flow_count) as flow_count,

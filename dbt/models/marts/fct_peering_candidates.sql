@@ -32,7 +32,8 @@ month_intervals as (
 ),
 
 per_asn as (
-    select remote_asn, month, sum(scaled_bytes) as bytes, sum(estimated_bytes) as flow_estimated_bytes
+    select remote_asn, month, cast(round(sum(scaled_bytes)) as bigint) as bytes,
+           sum(estimated_bytes) as flow_estimated_bytes
     from flows
     group by remote_asn, month
 ),
