@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from peerpool.simulate.engine import SimulationOptions, Simulation, Summary
+from peerpool.simulate.engine import Simulation, SimulationOptions, Summary
 from peerpool.simulate.timegrid import DEFAULT_START, INTERVAL_S, parse_start
 
 
@@ -25,9 +25,13 @@ def _rate(value: str) -> int | None:
 
 @click.command(name="simulate")
 @click.option("--members", type=int, default=30, show_default=True, help="Member networks (at least 3).")
-@click.option("--days", type=int, default=31, show_default=True, help="Calendar days (Europe/Warsaw) to simulate.")
+@click.option(
+    "--days", type=int, default=31, show_default=True, help="Calendar days (Europe/Warsaw) to simulate."
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same bytes.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output directory.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output directory."
+)
 @click.option(
     "--start",
     default=DEFAULT_START,
@@ -45,7 +49,8 @@ def _rate(value: str) -> int | None:
     "--router-sampling-rate",
     default="auto",
     show_default=True,
-    help="IPFIX / NetFlow v9 1-in-N on the border routers; auto = as for sFlow with --records-per-member-day.",
+    help="IPFIX / NetFlow v9 1-in-N on the border routers; auto = as for sFlow, "
+    "with --records-per-member-day.",
 )
 @click.option("--samples-per-member-day", type=int, default=1000, show_default=True)
 @click.option("--records-per-member-day", type=int, default=300, show_default=True)
@@ -148,6 +153,9 @@ def _print_summary(console: Console, out: Path, s: Summary, seconds: float) -> N
     table.add_row("counter rows", f"{s.counter_rows:,}")
     for name, count in s.truth_rows.items():
         table.add_row(f"truth rows {name}", f"{count:,}")
-    table.add_row("true exchange / transit traffic", f"{s.true_exchange_bytes / 1e12:,.1f} TB / {s.true_transit_bytes / 1e12:,.1f} TB")
+    table.add_row(
+        "true exchange / transit traffic",
+        f"{s.true_exchange_bytes / 1e12:,.1f} TB / {s.true_transit_bytes / 1e12:,.1f} TB",
+    )
     table.add_row("written", f"{s.bytes_written / 1e6:,.1f} MB in {seconds:,.1f} s")
     console.print(table)

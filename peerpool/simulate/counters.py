@@ -26,7 +26,7 @@ from peerpool.simulate.topology import Topology
 from peerpool.simulate.traffic import IntervalTraffic
 
 I64 = npt.NDArray[np.int64]
-COLUMNS = (
+COLUMNS = (  # the import format the counters importer reads (header row required)
     "polled_at",
     "device_id",
     "device_address",
@@ -80,20 +80,39 @@ class Counters:
         rng = np.random.default_rng([seed, 6])
         self.cum = np.zeros((4, n), dtype=np.int64)
         self.offset = rng.integers(1 << 30, 1 << 50, size=(4, n), dtype=np.int64)
+        self.offset[2:] = self.offset[:2] // 700  # packet counters: about one packet per 700 bytes so far
         wrap = topo.wrap_port
-        for row, lead in enumerate((WRAP_LEAD_OCTETS, WRAP_LEAD_OCTETS, WRAP_LEAD_PACKETS, WRAP_LEAD_PACKETS)):
+        for row, lead in enumerate(
+            (WRAP_LEAD_OCTETS, WRAP_LEAD_OCTETS, WRAP_LEAD_PACKETS, WRAP_LEAD_PACKETS)
+        ):
             self.offset[row, wrap] = int(rng.integers(1, 1 << 20)) * MOD32 + MOD32 - lead
         devices = sorted(
-            {p.device_id for p in ports} | {s.id for s in topo.exchange.switches} | {r.id for r in topo.routers}
+            {p.device_id for p in ports}
+            | {s.id for s in topo.exchange.switches}
+            | {r.id for r in topo.routers}
         )
-        self.boot_ns = {
-            d: grid.start_ns - int(rng.integers(5 * 86400, 200 * 86400)) * NS for d in devices
-        }
+        self.boot_ns = {d: grid.start_ns - int(rng.integers(5 * 86400, 200 * 86400)) * NS for d in devices}
         self.device_ports: dict[str, list[int]] = {d: [] for d in devices}
         for p in ports:
             self.device_ports[p.device_id].append(p.index)
         self.bits = np.array([p.counter_bits for p in ports], dtype=np.int64)
         self.active_from = np.array([p.active_from_ns for p in ports], dtype=np.int64)
+        self.member_from = np.array(
+            [topo.members[p.member_index].active_from_ns if p.member_index >= 0 else 0 for p in ports],
+            dtype=np.int64,
+        )
+        self.devices = devices
+        self.port_device = np.array([devices.index(p.device_id) for p in ports], dtype=np.int64)
+        self.poll_order = np.lexsort((np.arange(n), self.port_device))
+        self.boot = np.zeros(len(devices), dtype=np.int64)
+        self._sync_boot()
+        self._device_ids = pa.array([p.device_id for p in ports], pa.string())
+        self._addresses = pa.array([p.device_address for p in ports], pa.string())
+        self._port_ids = pa.array([p.id for p in ports], pa.string())
+        self._ifindex = np.array([p.ifindex for p in ports], dtype=np.int64)
+        self._speed = np.array([p.speed_mbps for p in ports], dtype=np.int64)
+        self._names = np.array([p.if_name for p in ports], dtype=object)
+        self._aliases = np.array([p.if_alias for p in ports], dtype=object)
         self.last_displayed: dict[int, tuple[int, int, int, int]] = {}
         self.last_poll_ms: dict[int, int] = {}
         self.wrap_events: list[dict[str, object]] = []
@@ -124,70 +143,54 @@ class Counters:
     def uptime_cs(self, device: str, instant_ns: int) -> int:
         return ((instant_ns - self.boot_ns[device]) // 10_000_000) % MOD32
 
+    def _sync_boot(self) -> None:
+        for d, device in enumerate(self.devices):
+            self.boot[d] = self.boot_ns[device]
+
     # --- polling ---------------------------------------------------------------------------
     def poll(self, k: int, traffic: IntervalTraffic, *, final: bool = False) -> PollResult:
-        """Poll every port in service ``k`` intervals after the start (``final``: after the end)."""
+        """Poll every port in service ``k`` intervals after the start (``final``: after the end).
+
+        ``final`` extends the last interval's rate past the end for the few seconds of the
+        closing poll, so the last interval has a closing read like every other one.
+        """
         rng = np.random.default_rng([self.seed, 4, k])
         start_ms = (self.grid.start_ns // 1_000_000) + k * INTERVAL_MS
         start_ns = start_ms * 1_000_000
+        jitter = rng.integers(1000, 9000, size=len(self.devices))
+        for d, name in enumerate(self.devices):
+            self.poll_times[(name, k)] = int(start_ms + jitter[d]) * 1_000_000
+        serving = (self.active_from <= start_ns) & (self.member_from <= start_ns)
+        ports = self.poll_order[serving[self.poll_order]]
+        device = self.port_device[ports]
+        first_of_device = np.searchsorted(device, device, side="left")
+        order = np.arange(ports.shape[0]) - first_of_device
+        poll_ms = start_ms + jitter[device] + 2 * order
         x = np.stack(
             [traffic.port_in_bytes, traffic.port_out_bytes, traffic.port_in_packets, traffic.port_out_packets]
-        )
-        base = self.cum  # for the final poll it already holds the whole run and x extends the last rate
-        outages = self.plan.down_ports(k) if not final else set()
-        ports_out: list[int] = []
-        times: list[int] = []
-        cums: list[npt.NDArray[np.int64]] = []
-        rows: dict[str, list[object]] = {c: [] for c in COLUMNS}
-        for device in sorted(self.device_ports):
-            jitter = int(rng.integers(1000, 9000))
-            device_missed = (device, k) in self.plan.missed_devices
-            self.poll_times[(device, k)] = (start_ms + jitter) * 1_000_000
-            order = 0
-            for p in self.device_ports[device]:
-                if self.active_from[p] > start_ns:
-                    continue
-                port = self.topo.ports[p]
-                if port.member_index >= 0 and self.topo.members[port.member_index].active_from_ns > start_ns:
-                    continue
-                poll_ms = start_ms + jitter + 2 * order
-                order += 1
-                offset_ms = poll_ms - start_ms
-                cum = base[:, p] + x[:, p] * offset_ms // INTERVAL_MS
-                ports_out.append(p)
-                times.append(poll_ms)
-                cums.append(cum)
-                ok = not device_missed and (p, k) not in self.plan.missed_ports
-                rows["polled_at"].append(poll_ms)
-                rows["device_id"].append(device)
-                rows["device_address"].append(port.device_address)
-                rows["ifindex"].append(port.ifindex)
-                rows["port_id"].append(port.id)
-                rows["ok"].append(ok)
-                rows["error"].append(None if ok else "timeout")
-                rows["counter_bits"].append(port.counter_bits)
-                if not ok:
-                    for c in ("sys_uptime_cs", "in_octets", "out_octets", "in_ucast_pkts", "out_ucast_pkts"):
-                        rows[c].append(None)
-                    for c in ("if_high_speed_mbps", "if_oper_status", "if_name", "if_alias"):
-                        rows[c].append(None)
-                    continue
-                values = self.displayed(p, (int(cum[0]), int(cum[1]), int(cum[2]), int(cum[3])))
-                if port.counter_bits == 32:
-                    values = (values[0] % MOD32, values[1] % MOD32, values[2] % MOD32, values[3] % MOD32)
-                    self._note_wrap(p, poll_ms, values)
-                rows["sys_uptime_cs"].append(self.uptime_cs(device, poll_ms * 1_000_000))
-                rows["in_octets"].append(values[0])
-                rows["out_octets"].append(values[1])
-                rows["in_ucast_pkts"].append(values[2])
-                rows["out_ucast_pkts"].append(values[3])
-                rows["if_high_speed_mbps"].append(port.speed_mbps)
-                rows["if_oper_status"].append(2 if p in outages else 1)
-                rows["if_name"].append(port.if_name)
-                rows["if_alias"].append(port.if_alias)
-        self._append(rows)
-        cumulative = np.stack(cums, axis=1) if cums else np.zeros((4, 0), dtype=np.int64)
-        return PollResult(np.array(ports_out, dtype=np.int64), np.array(times, dtype=np.int64), cumulative)
+        )[:, ports]
+        cumulative = self.cum[:, ports] + x * (poll_ms - start_ms) // INTERVAL_MS
+        shown = cumulative + self.offset[:, ports]
+        narrow = self.bits[ports] == 32
+        shown[:, narrow] %= MOD32
+        failed = np.zeros(ports.shape[0], dtype=bool)
+        for d_id, kk in self.plan.missed_devices:
+            if kk == k:
+                failed |= device == self.devices.index(d_id)
+        for p, kk in self.plan.missed_ports:
+            if kk == k:
+                failed |= ports == p
+        down = np.zeros(ports.shape[0], dtype=bool)
+        if not final:
+            for p in self.plan.down_ports(k):
+                down |= ports == p
+        uptime = ((poll_ms * 1_000_000 - self.boot[device]) // 10_000_000) % MOD32
+        for i in np.nonzero(narrow & ~failed)[0]:
+            p = int(ports[i])
+            self._note_wrap(p, int(poll_ms[i]), tuple(int(v) for v in shown[:, i]))  # type: ignore[arg-type]
+        sort = np.argsort(poll_ms, kind="stable")
+        self._append(ports[sort], poll_ms[sort], shown[:, sort], uptime[sort], failed[sort], down[sort])
+        return PollResult(ports, poll_ms, cumulative)
 
     def _note_wrap(self, port: int, poll_ms: int, values: tuple[int, int, int, int]) -> None:
         previous = self.last_displayed.get(port)
@@ -212,6 +215,7 @@ class Counters:
             for p in self.device_ports[reboot.device]:
                 self.offset[:, p] = -self.cum[:, p]
             self.boot_ns[reboot.device] = reboot.up_ns
+        self._sync_boot()
 
     def advance(self, traffic: IntervalTraffic) -> None:
         self.cum[0] += traffic.port_in_bytes
@@ -220,35 +224,48 @@ class Counters:
         self.cum[3] += traffic.port_out_packets
 
     # --- CSV -------------------------------------------------------------------------------
-    def _append(self, rows: dict[str, list[object]]) -> None:
-        if not rows["polled_at"]:
+    def _append(
+        self,
+        ports: I64,
+        poll_ms: I64,
+        shown: I64,
+        uptime: I64,
+        failed: npt.NDArray[np.bool_],
+        down: npt.NDArray[np.bool_],
+    ) -> None:
+        if ports.shape[0] == 0:
             return
-        ms = np.array(rows["polled_at"], dtype=np.int64)
-        day = dt.datetime.fromtimestamp(int(ms[0]) // 1000, dt.UTC).date()
+        day = dt.datetime.fromtimestamp(int(poll_ms[0]) // 1000, dt.UTC).date()
         if self._buffer is not None and self._buffer.day != day:
             self.flush()
         if self._buffer is None:
             self._buffer = _DayBuffer(day)
-        text = np.char.add(np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms"), "Z")
+        text = np.char.add(np.datetime_as_string(poll_ms.astype("datetime64[ms]"), unit="ms"), "Z")
+        take = pa.array(ports)
+        ok = ~failed
+
+        def counter(row: int) -> pa.Array:
+            return pa.array(shown[row].astype(np.uint64), pa.uint64(), mask=failed)
+
         table = pa.table(
             {
-                "polled_at": pa.array(text.tolist(), pa.string()),
-                "device_id": pa.array(rows["device_id"], pa.string()),
-                "device_address": pa.array(rows["device_address"], pa.string()),
-                "ifindex": pa.array(rows["ifindex"], pa.int64()),
-                "port_id": pa.array(rows["port_id"], pa.string()),
-                "ok": pa.array(rows["ok"], pa.bool_()),
-                "error": pa.array(rows["error"], pa.string()),
-                "sys_uptime_cs": pa.array(rows["sys_uptime_cs"], pa.int64()),
-                "counter_bits": pa.array(rows["counter_bits"], pa.int64()),
-                "in_octets": pa.array(rows["in_octets"], pa.uint64()),
-                "out_octets": pa.array(rows["out_octets"], pa.uint64()),
-                "in_ucast_pkts": pa.array(rows["in_ucast_pkts"], pa.uint64()),
-                "out_ucast_pkts": pa.array(rows["out_ucast_pkts"], pa.uint64()),
-                "if_high_speed_mbps": pa.array(rows["if_high_speed_mbps"], pa.int64()),
-                "if_oper_status": pa.array(rows["if_oper_status"], pa.int64()),
-                "if_name": pa.array(rows["if_name"], pa.string()),
-                "if_alias": pa.array(rows["if_alias"], pa.string()),
+                "polled_at": pa.array(text, pa.string()),
+                "device_id": self._device_ids.take(take),
+                "device_address": self._addresses.take(take),
+                "ifindex": pa.array(self._ifindex[ports], pa.int64()),
+                "port_id": self._port_ids.take(take),
+                "ok": pa.array(ok, pa.bool_()),
+                "error": pa.array(np.where(failed, "timeout", ""), pa.string(), mask=ok),
+                "sys_uptime_cs": pa.array(uptime, pa.int64(), mask=failed),
+                "counter_bits": pa.array(self.bits[ports], pa.int64()),
+                "in_octets": counter(0),
+                "out_octets": counter(1),
+                "in_ucast_pkts": counter(2),
+                "out_ucast_pkts": counter(3),
+                "if_high_speed_mbps": pa.array(self._speed[ports], pa.int64(), mask=failed),
+                "if_oper_status": pa.array(np.where(down, 2, 1), pa.int64(), mask=failed),
+                "if_name": pa.array(self._names[ports], pa.string(), mask=failed),
+                "if_alias": pa.array(self._aliases[ports], pa.string(), mask=failed),
             }
         )
         self._buffer.parts.append(table)

@@ -10,13 +10,14 @@ they were.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import ipaddress
 import json
 import math
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,10 +33,10 @@ from peerpool.simulate.flowexport import FlowRecord, IpfixExporter, NetflowV9Exp
 from peerpool.simulate.ixf import write_ixf
 from peerpool.simulate.mrt import write_rib
 from peerpool.simulate.packets import MIXES, TCP, UDP, sampled_header
-from peerpool.simulate.sflow import DATAGRAM_HEADER, MAX_DATAGRAM, SflowAgent
+from peerpool.simulate.sflow import DATAGRAM_HEADER, MAX_DATAGRAM, MOD32, SflowAgent
 from peerpool.simulate.spool import PROTO_IPFIX, PROTO_NETFLOW9, PROTO_SFLOW5, HourlySpool
 from peerpool.simulate.timegrid import INTERVAL_MS, INTERVAL_NS, NS, TimeGrid, utc_date_of_ns
-from peerpool.simulate.topology import Topology, build_topology
+from peerpool.simulate.topology import PEERING_VLAN, Topology, build_topology
 from peerpool.simulate.traffic import IntervalTraffic, TrafficModel
 
 OUTPUTS = ("exchange.toml", "ixf.json", "rib.mrt", "spool", "counters", "truth")
@@ -179,8 +180,7 @@ class Simulation:
             "transit": truth.DatePartitioned(truth_root, "transit", truth.TRANSIT),
         }
         self._setup_exporters(topo, counters)
-        member_ids = np.array([m.config.id for m in topo.members], dtype=object)
-        self._member_ids = member_ids
+        self._member_ids = pa.array([m.config.id for m in topo.members], pa.string())
         pending: tuple[int, IntervalTraffic, PollResult] | None = None
         total = self.grid.intervals
         days = self.grid.day_ranges()
@@ -286,8 +286,8 @@ class Simulation:
                     "interval_start": pa.array(
                         np.full(n, self.grid.interval_start_ns(k) // 1000, dtype=np.int64), truth.TS
                     ),
-                    "src_member_id": pa.array(ids[model.pair_src[keep]].tolist(), pa.string()),
-                    "dst_member_id": pa.array(ids[model.pair_dst[keep]].tolist(), pa.string()),
+                    "src_member_id": ids.take(pa.array(model.pair_src[keep])),
+                    "dst_member_id": ids.take(pa.array(model.pair_dst[keep])),
                     "ip_version": pa.array(np.full(n, version, dtype=np.int8), pa.int8()),
                     "bytes": pa.array(np.rint(nbytes[keep]).astype(np.int64), pa.int64()),
                     "packets": pa.array(np.rint(packets[keep]).astype(np.int64), pa.int64()),
@@ -305,11 +305,13 @@ class Simulation:
         writer.add(
             utc_date_of_ns(self.grid.interval_start_ns(k)),
             {
-                "interval_start": pa.array(np.full(n, self.grid.interval_start_ns(k) // 1000, dtype=np.int64), truth.TS),
+                "interval_start": pa.array(
+                    np.full(n, self.grid.interval_start_ns(k) // 1000, dtype=np.int64), truth.TS
+                ),
                 "port_id": pa.array([tp[int(t)].id for t in tports], pa.string()),
                 "router_id": pa.array([tp[int(t)].router_id for t in tports], pa.string()),
                 "contract_id": pa.array([tp[int(t)].contract_id for t in tports], pa.string()),
-                "member_id": pa.array(self._member_ids[members].tolist(), pa.string()),
+                "member_id": self._member_ids.take(pa.array(members)),
                 "in_bytes": pa.array(nbytes[members, tports, 0], pa.int64()),
                 "out_bytes": pa.array(nbytes[members, tports, 1], pa.int64()),
                 "in_packets": pa.array(packets[members, tports, 0], pa.int64()),
@@ -356,7 +358,8 @@ class Simulation:
                     "start_at": at(r.crash_ns),
                     "end_at": at(r.up_ns),
                     "detail": "the switch forwarded nothing from "
-                    f"{at(start).isoformat()} to {at(start + INTERVAL_NS).isoformat()}; it crashed at start_at "
+                    f"{at(start).isoformat()} to {at(start + INTERVAL_NS).isoformat()}; "
+                    "it crashed at start_at "
                     "and was back at end_at with sysUpTime 0, every counter restarted at 0 and its sFlow "
                     "agent's sequence numbers restarted",
                 }
@@ -409,7 +412,9 @@ class Simulation:
         self.sflow_spools: dict[str, HourlySpool] = {}
         for n, s in enumerate(topo.exchange.switches):
             agent = s.sflow_agent_address or s.management_address
-            self.agents[s.id] = SflowAgent(agent, s.sampling_rate, topo.expanded(s.id), counters.boot_ns[s.id])
+            self.agents[s.id] = SflowAgent(
+                agent, s.sampling_rate, topo.expanded(s.id), counters.boot_ns[s.id]
+            )
             self.sflow_spools[s.id] = HourlySpool(spool_root, PROTO_SFLOW5, s.id, agent, 50000 + n)
         self.switch_ports: dict[str, list[int]] = {s.id: [] for s in topo.exchange.switches}
         for p in topo.ports[: topo.member_port_count]:
@@ -433,10 +438,29 @@ class Simulation:
         kinds = [mm.kind for mm in topo.members]
         self.member_server = np.array([k in SERVER_KINDS for k in kinds])
         self._cum_probs = {v: np.cumsum(MIXES[v].probs) for v in (4, 6)}
+        self._frame_table = np.stack([MIXES[4].frame_lengths, MIXES[6].frame_lengths])
+        self._proto_table = np.stack([MIXES[4].protocols, MIXES[6].protocols])
         self._pp_src, self._pp_dst = m.pp_src, m.pp_dst
         self._pp_pair = m.pp_pair
+        member_ports = topo.ports[: topo.member_port_count]
+        self._switch_ids = [s.id for s in topo.exchange.switches]
+        self._port_switch = np.array(
+            [self._switch_ids.index(p.device_id) for p in member_ports], dtype=np.int64
+        )
+        self._port_member = np.array([p.member_index for p in member_ports], dtype=np.int64)
+        self._port_mac = [p.mac for p in member_ports]
+        self._port_ifindex = [p.ifindex for p in member_ports]
+        self._member_from = np.array([topo.members[p.member_index].active_from_ns for p in member_ports])
+        self._member_nets: list[dict[int, list[tuple[int, int]]]] = [
+            {
+                4: [(int(n.network_address), n.num_addresses) for n in mm.v4_nets],
+                6: [(int(n.network_address), n.num_addresses) for n in mm.v6_nets],
+            }
+            for mm in topo.members
+        ]
 
     def _sflow_interval(self, k: int, traffic: IntervalTraffic, counters: Counters, plan: FaultPlan) -> None:
+        """Sample every port pair's packets 1 in N, place samples in time, and send them per switch."""
         topo = self.topo
         rng = np.random.default_rng([self.o.seed, 2, k])
         start_ns = self.grid.interval_start_ns(k)
@@ -453,98 +477,132 @@ class Simulation:
         ephemeral = rng.integers(*EPHEMERAL, total)
         server_u = rng.random(total)
         ident = rng.integers(0, 1 << 32, total)
-        per_switch: dict[str, list[tuple[int, int, tuple[object, ...]]]] = {s: [] for s in self.switch_ports}
-        src_ports = self._pp_src[s_pp]
-        dst_ports = self._pp_dst[s_pp]
-        for i in range(total):
-            sp = topo.ports[int(src_ports[i])]
-            per_switch[sp.device_id].append(
-                (
-                    int(offsets[i]),
-                    i,
-                    (
-                        "f",
-                        int(src_ports[i]),
-                        int(dst_ports[i]),
-                        4 if s_col[i] == 0 else 6,
-                        float(size_u[i]),
-                        float(host_u[i, 0]),
-                        float(host_u[i, 1]),
-                        int(ephemeral[i]),
-                        float(server_u[i]),
-                        int(ident[i]),
-                    ),
-                )
-            )
         self.summary.flow_samples += total
-        # counter samples
+
+        src = self._pp_src[s_pp]
+        dst = self._pp_dst[s_pp]
+        choice = np.zeros(total, dtype=np.int64)
+        for col, version in enumerate((4, 6)):
+            sel = s_col == col
+            picked = np.searchsorted(self._cum_probs[version], size_u[sel], side="right")
+            choice[sel] = np.minimum(picked, MIXES[version].frame_lengths.shape[0] - 1)
+        frame = self._frame_table[s_col, choice]
+        proto = self._proto_table[s_col, choice]
+        off_ms = offsets // 1_000_000
+        pool = (
+            counters.cum[2, src]
+            + traffic.port_in_packets[src] * off_ms // INTERVAL_MS
+            + counters.offset[2, src]
+        ) % MOD32
+        server = np.where(
+            proto == TCP, np.where(server_u < 0.8, 443, 80), np.where(server_u < 0.8, 443, 53)
+        ).astype(np.int64)
+        src_member = self._port_member[src]
+        dst_member = self._port_member[dst]
+        src_serves = self.member_server[src_member] | (~self.member_server[dst_member] & (server_u < 0.5))
+        sport = np.where(src_serves, server, ephemeral)
+        dport = np.where(src_serves, ephemeral, server)
+        switch = self._port_switch[src]
+
+        # counter samples: every port in service, every counter interval, at a fixed phase per port
         ci_ms = self.o.counter_interval_s * 1000
         down = plan.down_ports(k)
         restarting = {r.device: r for r in plan.reboot_ending(k)}
-        for device, ports in self.switch_ports.items():
-            reboot = restarting.get(device)
-            if reboot is not None:
-                self.agents[device].restart(reboot.up_ns)
-            for p in ports:
-                port = topo.ports[p]
-                if port.active_from_ns > start_ns:
+        for device in restarting:
+            self.agents[device].restart(restarting[device].up_ns)
+        counter_items: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
+        for p in range(topo.member_port_count):
+            port = topo.ports[p]
+            if port.active_from_ns > start_ns or self._member_from[p] > start_ns:
+                continue
+            reboot = restarting.get(port.device_id)
+            for off in range((p * 7919) % ci_ms, INTERVAL_MS, ci_ms):
+                if reboot is not None and start_ns + off * 1_000_000 < reboot.up_ns:
                     continue
-                if port.member_index >= 0 and topo.members[port.member_index].active_from_ns > start_ns:
-                    continue
-                phase = (p * 7919) % ci_ms
-                for off_ms in range(phase, INTERVAL_MS, ci_ms):
-                    t = start_ns + off_ms * 1_000_000
-                    if reboot is not None and t < reboot.up_ns:
-                        continue
-                    per_switch[device].append((off_ms * 1_000_000, -1, ("c", p, off_ms, p not in down)))
-        for device, items in per_switch.items():
+                counter_items[int(self._port_switch[p])].append((off * 1_000_000, p))
+
+        order = np.lexsort((offsets, switch))
+        bounds = np.searchsorted(switch[order], np.arange(len(self._switch_ids) + 1))
+        for w, device in enumerate(self._switch_ids):
+            flows = order[bounds[w] : bounds[w + 1]]
+            items: list[tuple[int, int, int]] = [(int(offsets[i]), 1, int(i)) for i in flows]
+            items += [(off, 0, p) for off, p in counter_items.get(w, [])]
             if not items:
                 continue
-            items.sort(key=lambda item: (item[0], item[1]))
-            self._emit_sflow(device, items, traffic, counters, start_ns, end_ns)
+            items.sort()
+            agent = self.agents[device]
+            samples: list[tuple[int, bytes]] = []
+            for off, kind, i in items:
+                if kind == 0:
+                    samples.append((off, self._counter_sample(agent, i, off, traffic, counters, i in down)))
+                    continue
+                sp, dp = int(src[i]), int(dst[i])
+                version = 4 if s_col[i] == 0 else 6
+                header = sampled_header(
+                    dst_mac=self._port_mac[dp],
+                    src_mac=self._port_mac[sp],
+                    vlan=PEERING_VLAN,
+                    frame_length=int(frame[i]),
+                    ip_version=version,
+                    protocol=int(proto[i]),
+                    src_ip=self._address(int(src_member[i]), version, float(host_u[i, 0]), int(ident[i])),
+                    dst_ip=self._address(
+                        int(dst_member[i]), version, float(host_u[i, 1]), int(ident[i]) >> 3
+                    ),
+                    src_port=int(sport[i]),
+                    dst_port=int(dport[i]),
+                    ident=int(ident[i]),
+                )
+                samples.append(
+                    (
+                        off,
+                        agent.flow_sample(
+                            self._port_ifindex[sp],
+                            self._port_ifindex[dp],
+                            int(pool[i]),
+                            int(frame[i]),
+                            header,
+                            PEERING_VLAN,
+                        ),
+                    )
+                )
+            self._send_sflow(device, samples, start_ns, end_ns)
 
-    def _emit_sflow(
-        self,
-        device: str,
-        items: list[tuple[int, int, tuple[object, ...]]],
-        traffic: IntervalTraffic,
-        counters: Counters,
-        start_ns: int,
-        end_ns: int,
-    ) -> None:
+    def _counter_sample(
+        self, agent: SflowAgent, p: int, off_ns: int, traffic: IntervalTraffic, counters: Counters, down: bool
+    ) -> bytes:
+        port = self.topo.ports[p]
+        shown = counters.displayed(p, counters.cumulative_at(p, traffic, off_ns // 1_000_000))
+        self.summary.counter_samples += 1
+        return agent.counter_sample(
+            port.ifindex, port.speed_mbps * 1_000_000, not down, shown[0], shown[2], shown[1], shown[3]
+        )
+
+    def _address(self, member: int, version: int, u: float, salt: int) -> bytes:
+        """An address inside one of the member's prefixes of that IP version."""
+        nets = self._member_nets[member][version]
+        base, size = nets[salt % len(nets)]
+        return (base + 1 + int(u * (size - 2))).to_bytes(4 if version == 4 else 16, "big")
+
+    def _send_sflow(self, device: str, samples: list[tuple[int, bytes]], start_ns: int, end_ns: int) -> None:
+        """Pack samples into datagrams of at most 1400 bytes, none held over 60 s or past the boundary."""
         agent = self.agents[device]
         spool = self.sflow_spools[device]
-        topo = self.topo
         batch: list[bytes] = []
         size = DATAGRAM_HEADER
-        first_t = 0
-        last_t = 0
+        first_t = last_t = 0
 
         def send() -> None:
-            nonlocal batch, size
             latency = 1_000_000 + (agent.sequence * 7_919_000) % 2_000_000
             arrival = min(last_t + latency, end_ns - 1000)
             spool.write(agent.datagram(batch, arrival), arrival)
             self.summary.datagrams["sflow5"] = self.summary.datagrams.get("sflow5", 0) + 1
-            batch = []
-            size = DATAGRAM_HEADER
 
-        for offset, _tie, payload in items:
-            t = start_ns + offset
-            if payload[0] == "f":
-                sample = self._flow_sample(agent, payload, offset, traffic, counters)
-            else:
-                _, p, off_ms, up = payload
-                assert isinstance(p, int) and isinstance(off_ms, int)
-                port = topo.ports[p]
-                cum = counters.cumulative_at(p, traffic, off_ms)
-                shown = counters.displayed(p, cum)
-                sample = agent.counter_sample(
-                    port.ifindex, port.speed_mbps * 1_000_000, bool(up), shown[0], shown[2], shown[1], shown[3]
-                )
-                self.summary.counter_samples += 1
+        for off, sample in samples:
+            t = start_ns + off
             if batch and (size + len(sample) > MAX_DATAGRAM or t - first_t > MAX_DATAGRAM_AGE_NS):
                 send()
+                batch, size = [], DATAGRAM_HEADER
             if not batch:
                 first_t = t
             batch.append(sample)
@@ -552,48 +610,6 @@ class Simulation:
             last_t = t
         if batch:
             send()
-
-    def _flow_sample(
-        self,
-        agent: SflowAgent,
-        payload: tuple[object, ...],
-        offset_ns: int,
-        traffic: IntervalTraffic,
-        counters: Counters,
-    ) -> bytes:
-        _, sp_i, dp_i, version, size_u, src_u, dst_u, ephemeral, server_u, ident = payload
-        assert isinstance(sp_i, int) and isinstance(dp_i, int) and isinstance(version, int)
-        assert isinstance(size_u, float) and isinstance(src_u, float) and isinstance(dst_u, float)
-        assert isinstance(ephemeral, int) and isinstance(server_u, float) and isinstance(ident, int)
-        topo = self.topo
-        sp, dp = topo.ports[sp_i], topo.ports[dp_i]
-        src_m, dst_m = topo.members[sp.member_index], topo.members[dp.member_index]
-        mix = MIXES[version]
-        j = int(np.searchsorted(self._cum_probs[version], size_u, side="right"))
-        j = min(j, mix.frame_lengths.shape[0] - 1)
-        frame = int(mix.frame_lengths[j])
-        proto = int(mix.protocols[j])
-        server = _server_port(proto, server_u)
-        if self.member_server[src_m.index] or (not self.member_server[dst_m.index] and server_u < 0.5):
-            sport, dport = server, ephemeral
-        else:
-            sport, dport = ephemeral, server
-        header = sampled_header(
-            dst_mac=dp.mac,
-            src_mac=sp.mac,
-            vlan=100,
-            frame_length=frame,
-            ip_version=version,
-            protocol=proto,
-            src_ip=_host(src_m.v4_nets if version == 4 else src_m.v6_nets, src_u, ident),
-            dst_ip=_host(dst_m.v4_nets if version == 4 else dst_m.v6_nets, dst_u, ident >> 3),
-            src_port=sport,
-            dst_port=dport,
-            ident=ident,
-        )
-        off_ms = offset_ns // 1_000_000
-        pool = counters.displayed(sp_i, counters.cumulative_at(sp_i, traffic, off_ms))[2]
-        return agent.flow_sample(sp.ifindex, dp.ifindex, pool, frame, header, 100)
 
     # --- IPFIX / NetFlow v9 ----------------------------------------------------------------
     def _router_interval(self, k: int, traffic: IntervalTraffic) -> None:
@@ -612,7 +628,10 @@ class Simulation:
         records: dict[str, list[tuple[int, FlowRecord]]] = {r.id: [] for r in topo.routers}
         if total:
             first = np.ones(total, dtype=bool)
-            first[1:] = np.repeat(np.arange(reps.shape[0]), reps)[1:] != np.repeat(np.arange(reps.shape[0]), reps)[:-1]
+            first[1:] = (
+                np.repeat(np.arange(reps.shape[0]), reps)[1:]
+                != np.repeat(np.arange(reps.shape[0]), reps)[:-1]
+            )
             new = first | (rng.random(total) < 0.6)
             rec = np.cumsum(new) - 1
             n_rec = int(rec[-1]) + 1
@@ -640,7 +659,9 @@ class Simulation:
             host_u = rng.random((n_rec, 2))
             ephemeral = rng.integers(*EPHEMERAL, n_rec)
             server_u = rng.random(n_rec)
-            duration = np.where(pkts > 1, np.minimum(60_000, rng.exponential(15_000, n_rec)).astype(np.int64), 0)
+            duration = np.where(
+                pkts > 1, np.minimum(60_000, rng.exponential(15_000, n_rec)).astype(np.int64), 0
+            )
             begin = (rng.random(n_rec) * (INTERVAL_MS - 3000 - duration)).astype(np.int64)
             lag = rng.integers(50, 1000, n_rec)
             for r_i in range(n_rec):
@@ -651,8 +672,12 @@ class Simulation:
                 router = next(r for r in topo.routers if r.id == tport.router_id)
                 version = 4 if v_col == 0 else 6
                 remote_net = topo.remotes[int(remote[r_i])]
-                remote_ip = _host([remote_net.v4 if version == 4 else remote_net.v6], float(host_u[r_i, 0]), r_i)
-                member_ip = _host(member.v4_nets if version == 4 else member.v6_nets, float(host_u[r_i, 1]), r_i)
+                remote_ip = _host(
+                    [remote_net.v4 if version == 4 else remote_net.v6], float(host_u[r_i, 0]), r_i
+                )
+                member_ip = _host(
+                    member.v4_nets if version == 4 else member.v6_nets, float(host_u[r_i, 1]), r_i
+                )
                 server = _server_port(int(protos[r_i]), float(server_u[r_i]))
                 member_serves = bool(self.member_server[m_i])
                 start = start_ms + int(begin[r_i])
@@ -774,8 +799,12 @@ class Simulation:
             "sflow_counter_interval_s": self.o.counter_interval_s,
             "flows": self.o.flows,
             "wrap_port": self.topo.ports[self.topo.wrap_port].id,
-            "joined_mid_period": self.topo.members[self.topo.joiner].config.id if self.topo.joiner is not None else None,
-            "port_connected_mid_period": self.topo.ports[self.topo.late_port].id if self.topo.late_port is not None else None,
+            "joined_mid_period": self.topo.members[self.topo.joiner].config.id
+            if self.topo.joiner is not None
+            else None,
+            "port_connected_mid_period": self.topo.ports[self.topo.late_port].id
+            if self.topo.late_port is not None
+            else None,
             "flow_samples": s.flow_samples,
             "counter_samples": s.counter_samples,
             "flow_records": s.flow_records,
@@ -792,7 +821,7 @@ def _server_port(protocol: int, u: float) -> int:
     return 443 if u < 0.8 else 53
 
 
-def _host(nets: list[ipaddress.IPv4Network] | list[ipaddress.IPv6Network], u: float, salt: int) -> bytes:
+def _host(nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network], u: float, salt: int) -> bytes:
     """An address inside one of ``nets`` (chosen by ``salt``), at fraction ``u`` of its hosts."""
     net = nets[salt % len(nets)]
     size = net.num_addresses

@@ -86,7 +86,9 @@ def plan_faults(seed: int, topo: Topology, grid: TimeGrid) -> FaultPlan:
         k = at((j + 0.45) / count)
         start = grid.interval_start_ns(k)
         device = switches[j % len(switches)]
-        plan.reboots.append(Reboot(device, k, start + CRASH_AFTER_S * NS, start + (CRASH_AFTER_S + BOOT_TIME_S) * NS))
+        plan.reboots.append(
+            Reboot(device, k, start + CRASH_AFTER_S * NS, start + (CRASH_AFTER_S + BOOT_TIME_S) * NS)
+        )
 
     # outages: prefer members with one port (they go dark), never the 32-bit port
     special = {topo.joiner, topo.members[wrap.member_index].index}

@@ -166,7 +166,13 @@ class IpfixExporter:
 _V9_HEADER = struct.Struct("!HHIIII")
 _V9_V4 = struct.Struct("!QQBH4sIH4sIIIII")
 _V9_V6 = struct.Struct("!QQBH16sIH16sIIIII")
-_V9_TAIL = [(IE_EGRESS_IF, 4), (IE_BGP_SRC_AS, 4), (IE_BGP_DST_AS, 4), (IE_LAST_SWITCHED, 4), (IE_FIRST_SWITCHED, 4)]
+_V9_TAIL = [
+    (IE_EGRESS_IF, 4),
+    (IE_BGP_SRC_AS, 4),
+    (IE_BGP_DST_AS, 4),
+    (IE_LAST_SWITCHED, 4),
+    (IE_FIRST_SWITCHED, 4),
+]
 V9_FIELDS_V4 = [
     (IE_OCTET_DELTA, 8),
     (IE_PACKET_DELTA, 8),
@@ -205,7 +211,9 @@ class NetflowV9Exporter:
         return (unix_ms - self.boot_ms) % MOD32
 
     def _packet(self, flowsets: list[bytes], count: int, export_ms: int) -> bytes:
-        head = _V9_HEADER.pack(9, count, self.uptime(export_ms), export_ms // 1000, self.sequence, self.source_id)
+        head = _V9_HEADER.pack(
+            9, count, self.uptime(export_ms), export_ms // 1000, self.sequence, self.source_id
+        )
         self.sequence = (self.sequence + 1) % MOD32
         return head + b"".join(flowsets)
 
@@ -217,7 +225,11 @@ class NetflowV9Exporter:
         template_flowset = _set(0, tpl)
         scope = [(V9_SCOPE_SYSTEM, 4)]
         options = [(IE_SAMPLING_INTERVAL, 4), (IE_SAMPLING_ALGORITHM, 1)]
-        opt = struct.pack("!HHH", TEMPLATE_OPTIONS, 4 * len(scope), 4 * len(options)) + _fields(scope) + _fields(options)
+        opt = (
+            struct.pack("!HHH", TEMPLATE_OPTIONS, 4 * len(scope), 4 * len(options))
+            + _fields(scope)
+            + _fields(options)
+        )
         options_flowset = _set(1, opt)
         record = struct.pack("!IIB", self.system_id, self.sampling_interval, SAMPLING_RANDOM)
         data = _set(TEMPLATE_OPTIONS, record)

@@ -50,8 +50,14 @@ def export(topo: Topology, timestamp: dt.datetime) -> dict[str, Any]:
             {
                 "id": PEERING_VLAN,
                 "name": "peering",
-                "ipv4": {"prefix": str(PEERING_LAN_V4.network_address), "mask_length": PEERING_LAN_V4.prefixlen},
-                "ipv6": {"prefix": str(PEERING_LAN_V6.network_address), "mask_length": PEERING_LAN_V6.prefixlen},
+                "ipv4": {
+                    "prefix": str(PEERING_LAN_V4.network_address),
+                    "mask_length": PEERING_LAN_V4.prefixlen,
+                },
+                "ipv6": {
+                    "prefix": str(PEERING_LAN_V6.network_address),
+                    "mask_length": PEERING_LAN_V6.prefixlen,
+                },
             }
         ],
     }

@@ -29,10 +29,10 @@ class PairMatrix:
     gbps: npt.NDArray[np.float64]
 
     def sent(self, members: int) -> npt.NDArray[np.float64]:
-        return np.bincount(self.src, weights=self.gbps, minlength=members)
+        return np.bincount(self.src, weights=self.gbps, minlength=members).astype(np.float64)
 
     def received(self, members: int) -> npt.NDArray[np.float64]:
-        return np.bincount(self.dst, weights=self.gbps, minlength=members)
+        return np.bincount(self.dst, weights=self.gbps, minlength=members).astype(np.float64)
 
 
 def choose_sessions(rng: np.random.Generator, sizes: npt.NDArray[np.float64]) -> list[tuple[int, int]]:

@@ -70,7 +70,9 @@ def _record(timestamp: int, subtype: int, body: bytes) -> bytes:
 
 def _peer_index(peers: list[Peer]) -> bytes:
     view = b"peerpool-sim"
-    body = socket.inet_aton(COLLECTOR_ID) + struct.pack("!H", len(view)) + view + struct.pack("!H", len(peers))
+    body = (
+        socket.inet_aton(COLLECTOR_ID) + struct.pack("!H", len(view)) + view + struct.pack("!H", len(peers))
+    )
     for p in peers:
         body += struct.pack("!B", 0x02) + socket.inet_aton(p.bgp_id) + socket.inet_aton(p.address)
         body += struct.pack("!I", p.asn)
@@ -85,7 +87,8 @@ def routes(topo: Topology) -> tuple[list[Peer], list[tuple[Network, list[tuple[i
         first = topo.exchange.ports[m.ports[0]]
         v6 = first.ipv6[0] if first.ipv6 else "::"
         peers.append(Peer(first.ipv4[0], first.ipv4[0], m.config.asn, v6))
-        for net in [*m.v4_nets, *m.v6_nets]:
+        nets: list[Network] = [*m.v4_nets, *m.v6_nets]
+        for net in nets:
             table.setdefault(net, []).append((len(peers) - 1, [m.config.asn]))
     provider_peers = []
     for i, (_key, _name, asn, *_rest) in enumerate(PROVIDERS):
@@ -99,7 +102,9 @@ def routes(topo: Topology) -> tuple[list[Peer], list[tuple[Network, list[tuple[i
     peers.append(Peer("10.255.2.1", "10.255.2.1", PRIVATE_ORIGIN_ASN, "2001:db8:ffff::ff"))
     for text in PRIVATE_PREFIXES:
         table.setdefault(ipaddress.ip_network(text), []).append((len(peers) - 1, [PRIVATE_ORIGIN_ASN]))
-    ordered = sorted(table.items(), key=lambda item: (item[0].version, item[0].network_address, item[0].prefixlen))
+    ordered = sorted(
+        table.items(), key=lambda item: (item[0].version, item[0].network_address, item[0].prefixlen)
+    )
     return peers, ordered
 
 

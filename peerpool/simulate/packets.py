@@ -129,7 +129,7 @@ def ipv4_checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def sampled_header(
@@ -161,7 +161,17 @@ def sampled_header(
         eth = dst_mac + src_mac + struct.pack("!H", ethertype)
     if protocol == TCP:
         l4 = (
-            _TCP.pack(src_port, dst_port, ident * 7919 & 0xFFFFFFFF, ident * 104729 & 0xFFFFFFFF, 8 << 4, 0x10, 502, 0, 0)
+            _TCP.pack(
+                src_port,
+                dst_port,
+                ident * 7919 & 0xFFFFFFFF,
+                ident * 104729 & 0xFFFFFFFF,
+                8 << 4,
+                0x10,
+                502,
+                0,
+                0,
+            )
             + _TCP_TS_OPTION
         )
     else:

@@ -69,7 +69,14 @@ class SflowAgent:
         self.flow_sequence[input_ifindex] = seq
         pad = (4 - len(header) % 4) % 4
         raw = (
-            _RAW.pack(RAW_PACKET_HEADER, 16 + len(header) + pad, HEADER_PROTOCOL_ETHERNET, frame_length, 4, len(header))
+            _RAW.pack(
+                RAW_PACKET_HEADER,
+                16 + len(header) + pad,
+                HEADER_PROTOCOL_ETHERNET,
+                frame_length,
+                4,
+                len(header),
+            )
             + header
             + bytes(pad)
         )
@@ -81,7 +88,9 @@ class SflowAgent:
             )
             fmt = FLOW_SAMPLE_EXPANDED
         else:
-            body = _FLOW.pack(seq, input_ifindex, self.sampling_rate, pool, 0, input_ifindex, output_ifindex, 2)
+            body = _FLOW.pack(
+                seq, input_ifindex, self.sampling_rate, pool, 0, input_ifindex, output_ifindex, 2
+            )
             fmt = FLOW_SAMPLE
         payload = body + raw + switch
         return _U32X2.pack(fmt, len(payload)) + payload

@@ -35,7 +35,9 @@ def safe_exporter(name: str) -> str:
     return _UNSAFE.sub("_", name)
 
 
-def encode_record(datagram: bytes, arrival_ns: int, source: tuple[int, bytes], port: int, protocol: int) -> bytes:
+def encode_record(
+    datagram: bytes, arrival_ns: int, source: tuple[int, bytes], port: int, protocol: int
+) -> bytes:
     body = _BODY_HEAD.pack(arrival_ns, source[0], source[1], port, protocol) + datagram
     return _U32.pack(len(body)) + body + _U32.pack(zlib.crc32(body))
 

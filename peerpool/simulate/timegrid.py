@@ -97,13 +97,17 @@ class TimeGrid:
             day = self.local_date(d)
             first = 0 if d == 0 else self.first_interval_at_or_after(self.local_midnight_ns(day))
             nxt = self.local_date(d + 1)
-            end = self.intervals if d == self.days - 1 else self.first_interval_at_or_after(
-                self.local_midnight_ns(nxt)
+            end = (
+                self.intervals
+                if d == self.days - 1
+                else self.first_interval_at_or_after(self.local_midnight_ns(nxt))
             )
             out.append((day, first, end))
         return out
 
-    def local_calendar(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def local_calendar(
+        self,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Per interval: local hour of its middle (0-24), local weekday (0 = Monday), days since start."""
         n = self.intervals
         hours = np.empty(n, dtype=np.float64)

@@ -74,7 +74,11 @@ KIND_TRANSIT = {
     "transit": (0.5, 0.25, 0.2),
     "other": (0.8, 0.2, 0.1),
 }
-SITES = (Site("KTW", "Katowice", "Katowice"), Site("WAW", "Warszawa", "Warszawa"), Site("POZ", "Poznań", "Poznań"))
+SITES = (
+    Site("KTW", "Katowice", "Katowice"),
+    Site("WAW", "Warszawa", "Warszawa"),
+    Site("POZ", "Poznań", "Poznań"),
+)
 SITE_SHARE = (0.4, 0.4, 0.2)
 EXPANDED_SITES = frozenset({"POZ"})  # another vendor there: expanded sFlow samples, other ifName style
 
@@ -246,8 +250,8 @@ def build_topology(
     # --- members: kind and size -------------------------------------------------------------
     kinds = list(rng.choice(len(KINDS), size=n, p=np.array(KIND_SHARE)))
     if n >= 3:  # every exchange has eyeballs, content and hosting, even a tiny one
-        for pos, kind in zip(rng.permutation(n)[:3], (0, 2, 1), strict=True):
-            kinds[int(pos)] = kind
+        for pos, forced in zip(rng.permutation(n)[:3], (0, 2, 1), strict=True):
+            kinds[int(pos)] = forced
     kind_names = [KINDS[int(k)] for k in kinds]
     raw = np.array([float(rng.lognormal(math.log(KIND_SIZE[k][0]), KIND_SIZE[k][1])) for k in kind_names])
     sizes = np.maximum(0.01, SIZE_CAP_GBPS * -np.expm1(-raw / SIZE_CAP_GBPS))  # a soft cap, no pile-up
@@ -276,7 +280,9 @@ def build_topology(
     join_date = start_date + dt.timedelta(days=grid.days // 2)
     late_date = start_date + dt.timedelta(days=max(1, (2 * grid.days) // 3))
 
-    asns = sorted(int(a) for a in rng.choice(np.arange(FIRST_ASN, FIRST_ASN + max(1000, 10 * n)), n, replace=False))
+    asns = sorted(
+        int(a) for a in rng.choice(np.arange(FIRST_ASN, FIRST_ASN + max(1000, 10 * n)), n, replace=False)
+    )
     v4 = _Allocator()
     sim_members: list[SimMember] = []
     config_members: list[Member] = []
@@ -307,7 +313,7 @@ def build_topology(
             name=name,
             billing_entity=f"Sim {title} {i + 1:03d} Sp. z o.o. (simulated)",
             joined=joined,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             prefixes=tuple(str(p) for p in v4_nets) + tuple(str(p) for p in v6_nets),
         )
         config_members.append(member)
@@ -330,7 +336,10 @@ def build_topology(
     if len(buyers) < 2:  # the pooled bill needs at least two members to share
         for m in sorted(sim_members, key=lambda m: -float(sizes[m.index]))[:2]:
             _, t_in, t_out = KIND_TRANSIT[m.kind]
-            m.transit_in_gbps, m.transit_out_gbps = float(sizes[m.index] * t_in), float(sizes[m.index] * t_out)
+            m.transit_in_gbps, m.transit_out_gbps = (
+                float(sizes[m.index] * t_in),
+                float(sizes[m.index] * t_out),
+            )
 
     # --- ports -------------------------------------------------------------------------------
     plans: list[tuple[int, list[int], bool, bool]] = []  # member, speeds, bundle, late second port
@@ -339,9 +348,7 @@ def build_topology(
         redundant = len(speeds) == 1 and i != wrap_member and rng.random() < 0.55
         plans.append((i, speeds + ([speeds[0]] if redundant else []), bundle, False))
     if grid.days >= 2:
-        candidates = [
-            i for i, speeds, _, _ in plans if len(speeds) == 1 and i not in (wrap_member, joiner)
-        ]
+        candidates = [i for i, speeds, _, _ in plans if len(speeds) == 1 and i not in (wrap_member, joiner)]
         if candidates:
             late_member = int(rng.choice(candidates))
             i, speeds, bundle, _ = plans[late_member]
@@ -352,20 +359,20 @@ def build_topology(
     switches: list[Switch] = []
     switch_sites: dict[str, str] = {}
     load: dict[str, int] = {}
-    for s_i, site in enumerate(SITES):
+    for s_i, site_def in enumerate(SITES):
         for j in range(1, per_site + 1):
-            sid = f"{site.id.lower()}-sw{j}"
+            sid = f"{site_def.id.lower()}-sw{j}"
             switches.append(
                 Switch(
                     id=sid,
-                    site=site.id,
+                    site=site_def.id,
                     management_address=f"10.254.0.{s_i * 16 + j}",
                     snmp=SWITCH_SNMP,
                     sflow_agent_address=f"10.255.0.{s_i * 16 + j}",
                     sampling_rate=sampling_rate,
                 )
             )
-            switch_sites[sid] = site.id
+            switch_sites[sid] = site_def.id
             load[sid] = 0
     site_ids = [s.id for s in SITES]
 
@@ -381,7 +388,9 @@ def build_topology(
         m = sim_members[i]
         home = site_ids[i] if i < len(site_ids) else str(rng.choice(site_ids, p=np.array(SITE_SHARE)))
         ip4 = str(next(lan_v4))
-        ip6 = str(PEERING_LAN_V6.network_address + ((m.config.asn % 65536) << 16) + 1) if m.v6_share > 0 else ""
+        ip6 = (
+            str(PEERING_LAN_V6.network_address + ((m.config.asn % 65536) << 16) + 1) if m.v6_share > 0 else ""
+        )
         for link, speed in enumerate(speeds):
             second = link == 1
             if second and not bundle:
@@ -472,7 +481,9 @@ def build_topology(
         contract_peak = demand * share
         speed = 10000 if contract_peak * 1.6 <= 10 else 100000
         count = max(1, math.ceil(contract_peak * 1.6 * 1000 / speed))
-        homes = ["ktw-br1"] if key == "arelion" else ["waw-br1"] if key == "cogent" else ["ktw-br1", "waw-br1"]
+        homes = (
+            ["ktw-br1"] if key == "arelion" else ["waw-br1"] if key == "cogent" else ["ktw-br1", "waw-br1"]
+        )
         count = max(count, len(homes))
         ids: list[str] = []
         indices: list[int] = []
@@ -485,7 +496,9 @@ def build_topology(
             else:
                 interface = f"{'TenGigE' if speed == 10000 else 'HundredGigE'}0/0/0/{k}"
                 ifindex = 20 + k
-            router_ports[router.id].append(BorderRouterPort(f"{router.id}:{interface}", router.id, interface, ifindex, speed))
+            router_ports[router.id].append(
+                BorderRouterPort(f"{router.id}:{interface}", router.id, interface, ifindex, speed)
+            )
             ids.append(f"{router.id}:{interface}")
             index = len(sim_ports)
             indices.append(index)
@@ -554,7 +567,9 @@ def build_topology(
     fee_member = sim_members[joiner] if joiner is not None else sim_members[wrap_member]
     fee_date = join_date if joiner is not None else start_date
     one_off = [
-        OneOffFee(fee_member.config.id, fee_date.strftime("%Y-%m"), "cross-connect installation", Decimal("250.00"))
+        OneOffFee(
+            fee_member.config.id, fee_date.strftime("%Y-%m"), "cross-connect installation", Decimal("250.00")
+        )
     ]
     if late_member is not None:
         one_off.append(

@@ -77,9 +77,9 @@ class TrafficModel:
         kinds = [mem.kind for mem in topo.members]
         eyeball = np.array([k in ("eyeball", "other") for k in kinds])
         self.eyeball = eyeball
-        self.pair_eyeball_weight = np.where(
-            eyeball[m.dst], 0.85, np.where(eyeball[m.src], 0.55, 0.2)
-        ).astype(np.float64)
+        self.pair_eyeball_weight = np.where(eyeball[m.dst], 0.85, np.where(eyeball[m.src], 0.55, 0.2)).astype(
+            np.float64
+        )
         v6 = np.array([mem.v6_share for mem in topo.members])
         self.pair_v6 = np.sqrt(v6[m.src] * v6[m.dst])
         self.phase = np.array([mem.phase_h for mem in topo.members])
@@ -120,8 +120,8 @@ class TrafficModel:
         """Mean packets per day on the exchange and on the transit links (for auto sampling)."""
         hours = np.linspace(0.0, 24.0, 97)[:-1]
         days = [np.full(96, d >= 5) for d in range(7)]
-        eye = np.mean([eyeball_profile(hours, w) for w in days])
-        bus = np.mean([business_profile(hours, w) for w in days])
+        eye = float(np.mean([eyeball_profile(hours, w) for w in days]))
+        bus = float(np.mean([business_profile(hours, w) for w in days]))
         w = self.pair_eyeball_weight
         mean_bps = float(np.sum(self.pair_bps * (w * eye + (1 - w) * bus)))
         mean_frame = MIXES[4].mean * 0.7 + MIXES[6].mean * 0.3
@@ -130,9 +130,7 @@ class TrafficModel:
         transit = transit_bps * 86400.0 / (MIXES[4].ip_mean)
         return exchange, transit
 
-    def step(
-        self, k: int, down_ports: set[int], down_devices: set[str]
-    ) -> IntervalTraffic:
+    def step(self, k: int, down_ports: set[int], down_devices: set[str]) -> IntervalTraffic:
         rng = np.random.default_rng([self.seed, 1, k])
         start_ns = self.grid.interval_start_ns(k)
         # member level and activity
