@@ -133,8 +133,8 @@ transit/top_in.csv, top_out.csv   the discarded top samples and the billed one, 
 outages.csv               the outages of your ports in the month, and which were credited and why
 {pool_note}
 To check your transit 95th by hand: sort the counted samples of a direction ascending, n = their count,
-k = ceil(0.95 x n); the 95th is sample number k; the billed 95th is the larger of in and out, rounded
-half up to whole bytes, in Mbps = bytes / 37,500,000 rounded half up to 4 decimals.
+k = ceil(0.95 x n); the 95th is sample number k; the billed 95th is the larger of in and out, in Mbps =
+bytes / 37,500,000 rounded half up to 4 decimals.
 """
 
 
@@ -341,7 +341,6 @@ def _cell(value: object) -> str:
 def _member_transit_json(series: MemberSeries, clock: Clock) -> dict[str, Any]:
     times = series.interval_s.tolist()
     counts = Counter(series.source)
-    billed = max(series.in_p95, series.out_p95)
     return {
         "percentile": 95,
         "n": series.ranked_in.n,
@@ -359,9 +358,9 @@ def _member_transit_json(series: MemberSeries, clock: Clock) -> dict[str, Any]:
         "in": _percentile(series.ranked_in, series.in_bytes.tolist(), times, clock),
         "out": _percentile(series.ranked_out, series.out_bytes.tolist(), times, clock),
         "billed_direction": series.billed_direction,
-        "billed_sample_bytes": repr(billed),
-        "billed_bytes_rounded": series.billed_bytes,
+        "billed_bytes": series.billed_bytes,
         "billed_mbps": bytes_to_mbps(series.billed_bytes),
+        "mbps_rule": "Mbps = bytes / 37,500,000 rounded half up to 4 decimals",
         "counter_discontinuities": "your samples are scaled to the transit ports' counters; their resets, "
         "wraps, "
         "failed reads and gaps are in pool.zip contracts/<id>/port_flags.csv",
@@ -384,8 +383,8 @@ def _member_transit_files(series: MemberSeries, clock: Clock) -> dict[str, bytes
                 utc,
                 local,
                 series.source[i],
-                repr(ins[i]),
-                repr(outs[i]),
+                str(ins[i]),
+                str(outs[i]),
                 str(in_rank[i]) if in_rank[i] else "",
                 in_class[i],
                 str(out_rank[i]) if out_rank[i] else "",

@@ -101,10 +101,10 @@ class MemberTransitSamples:
 
     member_id: npt.NDArray[np.object_]
     interval_s: IntArray
-    in_bytes: FloatArray
-    out_bytes: FloatArray
+    in_bytes: IntArray
+    out_bytes: IntArray
 
-    def of(self, member_id: str) -> tuple[IntArray, FloatArray, FloatArray]:
+    def of(self, member_id: str) -> tuple[IntArray, IntArray, IntArray]:
         lo = int(np.searchsorted(self.member_id, member_id, side="left"))
         hi = int(np.searchsorted(self.member_id, member_id, side="right"))
         return self.interval_s[lo:hi], self.in_bytes[lo:hi], self.out_bytes[lo:hi]
@@ -244,7 +244,8 @@ class ServingFile:
 
     def member_transit_samples(self, month: Month) -> MemberTransitSamples:
         data = self._query(
-            "select member_id as m, epoch(interval_start)::bigint as t, in_bytes as i, out_bytes as o "
+            "select member_id as m, epoch(interval_start)::bigint as t, in_bytes::bigint as i, "
+            "out_bytes::bigint as o "
             "from fct_member_transit_usage_5min where interval_start >= ? and interval_start < ? "
             "order by member_id, interval_start",
             [month.start_utc, month.end_utc],
@@ -252,8 +253,8 @@ class ServingFile:
         return MemberTransitSamples(
             member_id=np.asarray(data["m"], dtype=np.object_),
             interval_s=np.asarray(data["t"], dtype=np.int64),
-            in_bytes=np.asarray(data["i"], dtype=np.float64),
-            out_bytes=np.asarray(data["o"], dtype=np.float64),
+            in_bytes=np.asarray(data["i"], dtype=np.int64),
+            out_bytes=np.asarray(data["o"], dtype=np.int64),
         )
 
     def transit_intervals(self, month: Month) -> IntArray:

@@ -14,9 +14,10 @@ currency than the bill's are refused (no exchange rates are applied).
 
 **A member's weight** under ``proportional_p95`` (the default) is its own transit 95th
 (``fct_member_transit_usage.billed_p95_mbps``: max of in and out, nearest rank over the
-intervals in which the transit counters scaled the flows, the member's missing intervals
-counting as 0), likewise recomputed from its 5-minute samples. The bill is split over the
-members with the largest-remainder method in grosz, so the shares add up to it exactly.
+intervals in which the transit counters scaled the flows, whole bytes per interval, the
+member's missing intervals counting as 0), likewise recomputed from its 5-minute samples.
+The bill is split over the members with the largest-remainder method in grosz, so the shares
+add up to it exactly.
 """
 
 from __future__ import annotations
@@ -56,11 +57,6 @@ def bytes_to_mbps(byte_count: int) -> Decimal:
 def money4(value: Decimal) -> Decimal:
     """A product of two 4-decimal figures rounded half up to 4 decimals (the marts' ``multiply_money``)."""
     return value.quantize(FOUR, rounding=ROUND_HALF_UP)
-
-
-def round_bytes(value: float) -> int:
-    """A double byte figure rounded half away from zero to whole bytes (DuckDB's ``round``)."""
-    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 # --- the pool's bill ----------------------------------------------------------------------
@@ -219,19 +215,19 @@ class MemberSeries:
     """One member's transit samples over the month: the n counted intervals plus excluded rows."""
 
     interval_s: IntArray
-    in_bytes: FloatArray
-    out_bytes: FloatArray
+    in_bytes: IntArray
+    out_bytes: IntArray
     source: list[str]  # measured | zero_filled | excluded
     ranked_in: Ranked
     ranked_out: Ranked
 
     @property
-    def in_p95(self) -> float:
-        return float(self.in_bytes[self.ranked_in.billed_row]) if self.ranked_in.n else 0.0
+    def in_p95(self) -> int:
+        return int(self.in_bytes[self.ranked_in.billed_row]) if self.ranked_in.n else 0
 
     @property
-    def out_p95(self) -> float:
-        return float(self.out_bytes[self.ranked_out.billed_row]) if self.ranked_out.n else 0.0
+    def out_p95(self) -> int:
+        return int(self.out_bytes[self.ranked_out.billed_row]) if self.ranked_out.n else 0
 
     @property
     def billed_direction(self) -> str:
@@ -239,7 +235,7 @@ class MemberSeries:
 
     @property
     def billed_bytes(self) -> int:
-        return round_bytes(max(self.in_p95, self.out_p95))
+        return max(self.in_p95, self.out_p95)
 
     @property
     def billed_mbps(self) -> Decimal:
@@ -257,8 +253,8 @@ class MemberTransit:
     def series(self, member_id: str) -> MemberSeries:
         times, ins, outs = self._samples.of(member_id)
         all_times = np.union1d(self.spine, times)
-        in_all = np.zeros(len(all_times))
-        out_all = np.zeros(len(all_times))
+        in_all = np.zeros(len(all_times), dtype=np.int64)
+        out_all = np.zeros(len(all_times), dtype=np.int64)
         pos = np.searchsorted(all_times, times)
         in_all[pos] = ins
         out_all[pos] = outs
