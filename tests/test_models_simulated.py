@@ -211,7 +211,7 @@ def test_matrix_adds_up_to_counters_and_truth(simulated: Path) -> None:
         "select src_member_id, interval_start, sum(bytes) from fct_member_pair_traffic_5min "
         "where src_member_id <> 'unknown' group by all having bool_and(is_scaled)",
     )
-    assert len(rows) > 0.9 * sum(len(s) for s in sums.values())  # nearly every interval has samples
+    assert len(rows) > 0.75 * sum(len(s) for s in sums.values())  # most intervals have samples of the member
     for member, start, nbytes in rows:
         assert nbytes == pytest.approx(sums[member][start][0], abs=10)  # pairs rounded to whole bytes
     got = {
