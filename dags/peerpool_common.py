@@ -39,6 +39,7 @@ def setting(name: str) -> str:
         "PEERPOOL_WAREHOUSE": str(REPO / "var" / "warehouse"),
         "PEERPOOL_EXPORTS": str(REPO / "var" / "exports"),
         "PEERPOOL_IMPORT_DIR": str(REPO / "var" / "import"),
+        "PEERPOOL_ASN_DB": str(REPO / "var" / "asn.dat"),
     }
     value = os.environ.get(name) or defaults.get(name)
     if value is None:

@@ -19,6 +19,7 @@ from peerpool.errors import PeerpoolError
 SUBCOMMANDS: dict[str, str] = {
     "config": "peerpool.config.cli:config",
     "check": "peerpool.checks:check",
+    "reference": "peerpool.refresh:reference_group",
     "simulate": "peerpool.simulate.cli:simulate",
     "collect": "ingest.collector.cli:collect",
     "decode": "ingest.cli:decode",
