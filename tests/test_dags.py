@@ -13,7 +13,13 @@ from tests.conftest import REPO
 
 AIRFLOW_PY = REPO / ".venvs" / "airflow" / "bin" / "python"
 HARNESS = REPO / "tests" / "airflow" / "harness.py"
-EXPECTED_DAGS = {"peerpool_ingest", "peerpool_counters", "peerpool_replay", "peerpool_models", "peerpool_reference"}
+EXPECTED_DAGS = {
+    "peerpool_ingest",
+    "peerpool_counters",
+    "peerpool_replay",
+    "peerpool_models",
+    "peerpool_reference",
+}
 
 
 def run_harness(tmp: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
