@@ -181,6 +181,21 @@ class Simulation:
         }
         self._setup_exporters(topo, counters)
         self._member_ids = pa.array([m.config.id for m in topo.members], pa.string())
+        self._transit_ref = {
+            "port_id": pa.array([p.id for p in topo.transit_ports], pa.string()),
+            "router_id": pa.array([p.router_id for p in topo.transit_ports], pa.string()),
+            "contract_id": pa.array([p.contract_id for p in topo.transit_ports], pa.string()),
+        }
+        self._port_ref = {
+            "port_id": pa.array([p.id for p in topo.ports], pa.string()),
+            "device_id": pa.array([p.device_id for p in topo.ports], pa.string()),
+            "ifindex": pa.array([p.ifindex for p in topo.ports], pa.int64()),
+            "member_id": pa.array(
+                [topo.members[p.member_index].config.id if p.member_index >= 0 else None for p in topo.ports],
+                pa.string(),
+            ),
+            "is_transit": pa.array([p.member_index < 0 for p in topo.ports], pa.bool_()),
+        }
         pending: tuple[int, IntervalTraffic, PollResult] | None = None
         total = self.grid.intervals
         days = self.grid.day_ranges()
@@ -231,31 +246,25 @@ class Simulation:
         ports = polls.ports
         if ports.shape[0] == 0:
             return
-        position = {int(p): i for i, p in enumerate(nxt.ports)}
-        idx = np.array([position[int(p)] for p in ports], dtype=np.int64)
+        position = np.full(len(self.topo.ports), -1, dtype=np.int64)
+        position[nxt.ports] = np.arange(nxt.ports.shape[0])
+        idx = position[ports]  # every port polled in k is polled again in k + 1
         window = nxt.cumulative[:, idx] - polls.cumulative
-        topo = self.topo
-        down = self.plan.down_ports(k)
+        down = np.isin(ports, np.array(sorted(self.plan.down_ports(k)), dtype=np.int64))
         start_us = self.grid.interval_start_ns(k) // 1000
         n = ports.shape[0]
+        take = pa.array(ports)
+        ref = self._port_ref
         writer.add(
             utc_date_of_ns(self.grid.interval_start_ns(k)),
             {
                 "interval_start": pa.array(np.full(n, start_us, dtype=np.int64), truth.TS),
-                "port_id": pa.array([topo.ports[int(p)].id for p in ports], pa.string()),
-                "device_id": pa.array([topo.ports[int(p)].device_id for p in ports], pa.string()),
-                "ifindex": pa.array([topo.ports[int(p)].ifindex for p in ports], pa.int64()),
-                "member_id": pa.array(
-                    [
-                        topo.members[topo.ports[int(p)].member_index].config.id
-                        if topo.ports[int(p)].member_index >= 0
-                        else None
-                        for p in ports
-                    ],
-                    pa.string(),
-                ),
-                "is_transit": pa.array([topo.ports[int(p)].member_index < 0 for p in ports], pa.bool_()),
-                "oper_status": pa.array([2 if int(p) in down else 1 for p in ports], pa.int8()),
+                "port_id": ref["port_id"].take(take),
+                "device_id": ref["device_id"].take(take),
+                "ifindex": ref["ifindex"].take(take),
+                "member_id": ref["member_id"].take(take),
+                "is_transit": ref["is_transit"].take(take),
+                "oper_status": pa.array(np.where(down, 2, 1).astype(np.int8), pa.int8()),
                 "in_bytes": pa.array(traffic.port_in_bytes[ports], pa.int64()),
                 "out_bytes": pa.array(traffic.port_out_bytes[ports], pa.int64()),
                 "in_packets": pa.array(traffic.port_in_packets[ports], pa.int64()),
@@ -301,16 +310,17 @@ class Simulation:
         n = members.shape[0]
         if n == 0:
             return
-        tp = self.topo.transit_ports
+        tp = self._transit_ref
+        take = pa.array(tports)
         writer.add(
             utc_date_of_ns(self.grid.interval_start_ns(k)),
             {
                 "interval_start": pa.array(
                     np.full(n, self.grid.interval_start_ns(k) // 1000, dtype=np.int64), truth.TS
                 ),
-                "port_id": pa.array([tp[int(t)].id for t in tports], pa.string()),
-                "router_id": pa.array([tp[int(t)].router_id for t in tports], pa.string()),
-                "contract_id": pa.array([tp[int(t)].contract_id for t in tports], pa.string()),
+                "port_id": tp["port_id"].take(take),
+                "router_id": tp["router_id"].take(take),
+                "contract_id": tp["contract_id"].take(take),
                 "member_id": self._member_ids.take(pa.array(members)),
                 "in_bytes": pa.array(nbytes[members, tports, 0], pa.int64()),
                 "out_bytes": pa.array(nbytes[members, tports, 1], pa.int64()),
