@@ -106,7 +106,7 @@ def line(r: dict[str, object]) -> str:
         f"- {dt.date.today().isoformat()} simulate {r['members']} members x {r['days']} days: "
         f"{r['cpu_s']:,.1f} CPU s, {r['wall_s']:,.1f} s wall, peak RSS {r['peak_rss_mib']:,.0f} MiB, "
         f"{total:,.0f} MB written ({parts}); {flows}"
-        f"{rows['port_traffic']:,} counter rows, {rows['member_pairs']:,} pair-truth rows "
+        f"{rows['port_traffic']:,} port-truth rows, {rows['member_pairs']:,} pair-truth rows "
         f"(CPython {platform.python_version()}; load {r['load']:.1f} on {os.cpu_count()} CPUs)"
     )
 

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pyarrow.parquet as pq
@@ -195,6 +196,50 @@ def test_ixf_export_validates_against_the_1_0_schema(small: Path) -> None:
         }
         config = {mac for p in exchange.ports if p.member == f"AS{member['asnum']}" for mac in p.macs}
         assert macs == config
+
+
+def test_smoke_run_has_every_fault_and_well_formed_spool_files(small: Path) -> None:
+    kinds = collections.Counter(
+        f["kind"] for f in pq.read_table(small / "truth" / "faults.parquet").to_pylist()
+    )
+    for kind in ("counter_32bit", "counter_wrap", "device_reboot", "missed_poll", "port_outage"):
+        assert kinds[kind] >= 1, kind
+    for protocol in ("sflow5", "ipfix", "netflow9"):
+        files = sorted((small / "spool" / protocol).iterdir())
+        assert files and all(f.suffix == ".spool" for f in files)
+        last = 0
+        for f in files:
+            stamp, exporter, pid, seq = f.stem.split("-")
+            assert len(stamp) == 13 and stamp[8] == "T" and pid == "0" and seq.isdigit() and exporter
+            hour_ns = (
+                int(dt.datetime.strptime(stamp, "%Y%m%dT%H%M").replace(tzinfo=dt.UTC).timestamp()) * 10**9
+            )
+            arrivals = [a for a, _, _, _ in spool_records(f)]
+            assert arrivals == sorted(arrivals)
+            assert all(hour_ns <= a < hour_ns + 3600 * 10**9 for a in arrivals)
+            for _, _, _, datagram in spool_records(f):
+                assert len(datagram) <= 1400
+            last = max(last, len(arrivals))
+        assert last > 0
+
+
+def test_eyeballs_peak_in_the_evening_and_business_in_the_afternoon(stats: Path, exchange: Exchange) -> None:
+    """Local (Europe/Warsaw) hour of the busiest hour: traffic into eyeball networks vs between
+    hosting and content networks."""
+    kinds = {m.id: m.kind for m in exchange.members}
+    warsaw = ZoneInfo("Europe/Warsaw")
+    eyeball: collections.Counter[int] = collections.Counter()
+    business: collections.Counter[int] = collections.Counter()
+    for r in pq.read_table(stats / "truth" / "member_pairs").to_pylist():
+        hour = r["interval_start"].astimezone(warsaw).hour
+        src, dst = kinds[r["src_member_id"]], kinds[r["dst_member_id"]]
+        if dst == "eyeball":
+            eyeball[hour] += r["bytes"]
+        elif src in ("hosting", "content") and dst in ("hosting", "content"):
+            business[hour] += r["bytes"]
+    assert 19 <= max(eyeball, key=lambda h: eyeball[h]) <= 23
+    assert 12 <= max(business, key=lambda h: business[h]) <= 18
+    assert min(eyeball.values()) < 0.5 * max(eyeball.values())  # quiet nights
 
 
 # --- counters --------------------------------------------------------------------------------
