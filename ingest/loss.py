@@ -278,21 +278,28 @@ class LossTracker:
             self._stream(base + "|d", "datagrams"), sequence, 1, uptime_ms, received_ns, row, DG_MISSING
         )
         streams = self.streams
+        before = self._before
+        current: tuple[int, int] | None = None
+        stream: Stream | None = None
         for source_type, source_index, seq in sample_sequences:
-            key = f"{base}|s{source_type}:{source_index}"
-            stream = streams.get(key)
-            if (
-                stream is not None
-                and key in self._before
-                and stream.head is not None
-                and seq == (stream.head + 1) % MOD
-                and (stream.uptime_ms is None or uptime_ms + UPTIME_SLACK_MS >= stream.uptime_ms)
-            ):
+            if current != (source_type, source_index):  # samples of one source usually come together
+                current = (source_type, source_index)
+                key = f"{base}|s{source_type}:{source_index}"
+                stream = streams.get(key)
+                if stream is None or key not in before or stream.head is None:
+                    stream = self._stream(key, "samples")
+                    self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
+                    continue
+                if stream.uptime_ms is not None and uptime_ms + UPTIME_SLACK_MS < stream.uptime_ms:
+                    self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
+                    continue
+            assert stream is not None and stream.head is not None
+            if seq == (stream.head + 1) % MOD:
                 stream.head = seq  # the common case, kept cheap
                 stream.uptime_ms = uptime_ms
                 stream.last_ns = received_ns
-                continue
-            self._observe(self._stream(key, "samples"), seq, 1, uptime_ms, received_ns, row, S_MISSING)
+            else:
+                self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
 
     def ipfix_message(
         self, received_ns: int, exporter: str, domain: int, sequence: int, records: int | None

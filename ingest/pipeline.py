@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from ingest import spool as sp
 from ingest.enrich import AsnLookup, Enricher
 from ingest.loss import LossTracker
-from ingest.matrix import MatrixAggregator, sample_vlan, valid_vlan
+from ingest.matrix import MatrixAggregator
 from ingest.netflow import NetflowDecodeError, NetflowDecoder, TemplateCache
 from ingest.pcap import PcapStats, read_udp_datagrams
 from ingest.sflow.decode import CounterSample, FlowSample, SflowDatagram, SflowDecodeError, decode_datagram
@@ -63,6 +63,19 @@ _DAY_NS = 24 * _HOUR_NS
 
 _F = FlowSample._fields
 _I = {name: i for i, name in enumerate(_F)}
+_ENRICHED = (
+    "src_member_id",
+    "dst_member_id",
+    "src_port_id",
+    "dst_port_id",
+    "src_asn",
+    "dst_asn",
+    "source_file",
+)
+_RECORD_TIMES = tuple(f.name for f in lk.FLOWS if f.type == lk.TS)
+_RECORDS_SCHEMA = pa.schema(
+    [(f.name, pa.int64() if f.type == lk.TS else f.type) for f in lk.FLOWS if f.name not in _ENRICHED]
+)
 _SAMPLE_SEQ = itemgetter(_I["source_id_type"], _I["source_id_index"], _I["sequence_number"])
 
 
@@ -236,29 +249,22 @@ class _FlowsBuffer:
             self.records = []
 
     def _sflow_table(self) -> pa.Table:
-        n = len(self.samples)
-        cols = list(zip(*self.samples, strict=True))
-        counts = np.fromiter((c[0] for c in self.sample_ctx), dtype=np.int64, count=len(self.sample_ctx))
-        received = np.repeat(
-            np.fromiter((c[1] for c in self.sample_ctx), dtype=np.int64, count=len(self.sample_ctx)), counts
-        )
-        agents = list(itertools.chain.from_iterable(itertools.repeat(c[2], c[0]) for c in self.sample_ctx))
-        subs = np.repeat(
-            np.fromiter((c[3] for c in self.sample_ctx), dtype=np.int64, count=len(counts)), counts
-        )
+        samples = self.samples
+        n = len(samples)
+        ctx = self.sample_ctx
+        counts = np.fromiter((c[0] for c in ctx), dtype=np.int64, count=len(ctx))
+        received = np.repeat(np.fromiter((c[1] for c in ctx), dtype=np.int64, count=len(ctx)), counts)
+        agents = list(itertools.chain.from_iterable(itertools.repeat(c[2], c[0]) for c in ctx))
+        subs = np.repeat(np.fromiter((c[3] for c in ctx), dtype=np.int64, count=len(ctx)), counts)
 
         def col(name: str, typ: pa.DataType) -> pa.Array:
-            return pa.array(cols[_I[name]], type=typ)
+            # one field of every sample; map + itemgetter is the cheapest way out of the tuples
+            return pa.array(list(map(itemgetter(_I[name]), samples)), type=typ)
 
         rate = col("sampling_rate", pa.int64())
         length = col("frame_length", pa.int64())
-        vlan = pa.array(
-            [
-                valid_vlan(sample_vlan(t, v))
-                for t, v in zip(cols[_I["vlan"]], cols[_I["src_vlan"]], strict=True)
-            ],
-            pa.int32(),
-        )
+        vlan = pc.coalesce(col("vlan", pa.int64()), col("src_vlan", pa.int64()))
+        vlan = pc.if_else(pc.less_equal(vlan, 4095), vlan, pa.scalar(None, pa.int64())).cast(pa.int32())
         nulls_ts = pa.nulls(n, lk.TS)
         return pa.table(
             {
@@ -292,50 +298,42 @@ class _FlowsBuffer:
         )
 
     def _records_table(self) -> pa.Table:
-        rows = self.records
-        columns: dict[str, pa.Array] = {}
-        for f in lk.FLOWS:
-            if f.name in (
-                "src_member_id",
-                "dst_member_id",
-                "src_port_id",
-                "dst_port_id",
-                "src_asn",
-                "dst_asn",
-            ):
-                continue
-            if f.name == "source_file":
-                continue
-            values = [r.get(f.name) for r in rows]
-            if f.type == lk.TS:
-                columns[f.name] = _ts_array(values)
-            else:
-                columns[f.name] = pa.array(values, type=f.type)
-        return pa.table(columns)
+        """NetFlow / IPFIX row dicts -> Arrow; times arrive as ns integers and become us timestamps."""
+        table = pa.Table.from_pylist(self.records, schema=_RECORDS_SCHEMA)
+        for name in _RECORD_TIMES:
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.divide(table.column(name), 1000).cast(lk.TS))
+        return table
 
     def _enrich(self, table: pa.Table) -> pa.Table:
+        """Members, ports and origin ASes, looked up once per distinct value (dictionary encoding)."""
         n = table.num_rows
-        src_mac = table.column("src_mac").to_pylist()
-        dst_mac = table.column("dst_mac").to_pylist()
-        vlan = table.column("vlan").to_pylist()
-        lookups = self.enricher.member_ports(
-            set(zip(src_mac, vlan, strict=True)) | set(zip(dst_mac, vlan, strict=True))
-        )
-        src = [lookups[k] for k in zip(src_mac, vlan, strict=True)]
-        dst = [lookups[k] for k in zip(dst_mac, vlan, strict=True)]
+        vlan_text = pc.fill_null(pc.cast(table.column("vlan"), pa.string()), "")
+        columns: dict[str, pa.Array] = {}
+        for side in ("src", "dst"):
+            mac = table.column(f"{side}_mac")
+            key = pc.binary_join_element_wise(pc.fill_null(mac, ""), vlan_text, "|")
+            encoded = key.combine_chunks().dictionary_encode() if isinstance(key, pa.ChunkedArray) else key
+            if not isinstance(encoded, pa.DictionaryArray):
+                encoded = encoded.dictionary_encode()
+            members, ports = [], []
+            for text in encoded.dictionary.to_pylist():
+                mac_text, _, vlan_value = text.rpartition("|")
+                port = self.enricher.port_for_mac(mac_text or None, int(vlan_value) if vlan_value else None)
+                members.append(port.member if port is not None else None)
+                ports.append(port.id if port is not None else None)
+            columns[f"{side}_member_id"] = pa.array(members, pa.string()).take(encoded.indices)
+            columns[f"{side}_port_id"] = pa.array(ports, pa.string()).take(encoded.indices)
         asn = self.enricher.asn
-        if asn is not None:
-            lookup = asn.lookup
-            src_asn = [lookup(ip) for ip in table.column("src_ip").to_pylist()]
-            dst_asn = [lookup(ip) for ip in table.column("dst_ip").to_pylist()]
-        else:
-            src_asn = dst_asn = [None] * n
-        table = table.append_column("src_member_id", pa.array([m for m, _p in src], pa.string()))
-        table = table.append_column("dst_member_id", pa.array([m for m, _p in dst], pa.string()))
-        table = table.append_column("src_port_id", pa.array([p for _m, p in src], pa.string()))
-        table = table.append_column("dst_port_id", pa.array([p for _m, p in dst], pa.string()))
-        table = table.append_column("src_asn", pa.array(src_asn, pa.int64()))
-        table = table.append_column("dst_asn", pa.array(dst_asn, pa.int64()))
+        for side in ("src", "dst"):
+            if asn is None:
+                columns[f"{side}_asn"] = pa.nulls(n, pa.int64())
+                continue
+            ips = table.column(f"{side}_ip").combine_chunks().dictionary_encode()
+            origins = pa.array([asn.lookup(ip) for ip in ips.dictionary.to_pylist()], pa.int64())
+            columns[f"{side}_asn"] = origins.take(ips.indices)
+        for name, values in columns.items():
+            table = table.append_column(name, values)
         table = table.append_column("source_file", pa.array([self.source_file] * n, pa.string()))
         return table.select(lk.FLOWS.names).cast(lk.FLOWS)
 
