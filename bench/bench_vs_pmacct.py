@@ -470,11 +470,13 @@ def main() -> None:
         f"drops {sfacctd['udp_drops']}); ratio hot path/sfacctd {hot / sf_peer:.2f}, "
         f"end to end/sfacctd {ours_total / sf_peer:.2f}; EPIX 35k samples/s headroom "
         f"x{hot / EPIX_SAMPLES_PER_S:.1f} (hot path), x{ours_total / EPIX_SAMPLES_PER_S:.1f} "
-        f"(end to end, one core); CPython {platform.python_version()}; load {load:.1f} on {os.cpu_count()} CPUs",
+        f"(end to end, one core); CPython {platform.python_version()}; "
+        f"load {load:.1f} on {os.cpu_count()} CPUs",
         f"- {today} bench_vs_pmacct IPFIX: peerpool decode+rows+loss "
         f"{ours['ipfix decode+loss']:,.0f} records/CPU-s, process_files {ours['ipfix end to end']:,.0f}; "
         f"nfacctd (5-tuple) {nf_peer:,} records/CPU-s ({nfacctd['accounted']:,}/{ipfix_units:,} records "
-        f"accounted at {args.ipfix_rate:,.0f} messages/s, drops {nfacctd['udp_drops']}); ratio decode/nfacctd "
+        f"accounted at {args.ipfix_rate:,.0f} messages/s, drops {nfacctd['udp_drops']}); "
+        f"ratio decode/nfacctd "
         f"{ours['ipfix decode+loss'] / nf_peer:.2f}, end to end/nfacctd "
         f"{ours['ipfix end to end'] / nf_peer:.2f}; collector receive+spool "
         f"{collector['datagrams_per_cpu_s']:,} datagrams/CPU-s",
