@@ -24,8 +24,10 @@ import ipaddress
 import itertools
 import json
 import math
+import os
 import struct
 import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -790,7 +792,13 @@ def test_rib_converts_with_pyasn_and_maps_member_prefixes(small: Path, tmp_path:
 
 
 def test_same_seed_same_bytes_other_seed_differs(small: Path, tmp_path: Path) -> None:
-    again = run_simulation(tmp_path / "again", 5, 1, 7)
+    # the same run again, through the command line, in another process with another string-hash seed
+    again = tmp_path / "again"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    args = ["simulate", "--members", "5", "--days", "1", "--seed", "7", "--out", str(again)]
+    subprocess.run(
+        [sys.executable, "-m", "peerpool.cli", *args], env=env, capture_output=True, check=True, timeout=300
+    )
     assert file_hashes(again) == file_hashes(small)
     other = run_simulation(tmp_path / "other", 5, 1, 8)
     theirs, ours = file_hashes(other), file_hashes(small)

@@ -36,7 +36,7 @@ from peerpool.simulate.packets import MIXES, TCP, UDP, sampled_header
 from peerpool.simulate.sflow import DATAGRAM_HEADER, MAX_DATAGRAM, MOD32, SflowAgent
 from peerpool.simulate.spool import PROTO_IPFIX, PROTO_NETFLOW9, PROTO_SFLOW5, HourlySpool
 from peerpool.simulate.timegrid import INTERVAL_MS, INTERVAL_NS, NS, TimeGrid, utc_date_of_ns
-from peerpool.simulate.topology import PEERING_VLAN, Topology, build_topology
+from peerpool.simulate.topology import MAX_MEMBERS, PEERING_VLAN, Topology, build_topology
 from peerpool.simulate.traffic import IntervalTraffic, TrafficModel
 
 OUTPUTS = ("exchange.toml", "ixf.json", "rib.mrt", "spool", "counters", "truth")
@@ -112,8 +112,8 @@ def auto_rate(packets_per_day: float, target_per_day: float) -> int:
 
 class Simulation:
     def __init__(self, options: SimulationOptions) -> None:
-        if options.members < 3:
-            raise InputError(f"--members {options.members}: the simulator needs at least 3 members")
+        if not 3 <= options.members <= MAX_MEMBERS:
+            raise InputError(f"--members {options.members}: give between 3 and {MAX_MEMBERS} members")
         if options.days < 1:
             raise InputError(f"--days {options.days}: give at least 1 day")
         if options.counter_interval_s <= 0 or 300 % options.counter_interval_s:

@@ -38,10 +38,11 @@ from peerpool.simulate.matrix import PairMatrix, choose_sessions, fit_matrix
 from peerpool.simulate.timegrid import TimeGrid
 
 PEERING_VLAN = 100
-PEERING_LAN_V4 = ipaddress.IPv4Network("10.100.0.0/21")
+PEERING_LAN_V4 = ipaddress.IPv4Network("10.100.0.0/20")
 PEERING_LAN_V6 = ipaddress.IPv6Network("2001:db8:100::/64")
 MEMBER_V4_BASE = ipaddress.IPv4Address("185.16.0.0")
 FIRST_ASN = 200000
+MAX_MEMBERS = 2000  # address plans below (LAN, prefixes, switch addresses) are sized for this
 SIZE_CAP_GBPS = 95.0
 HEADROOM = 2.0  # port capacity >= 2 x the member's peak (members upgrade at ~50-60 % utilisation)
 PORTS_PER_SWITCH = 96
