@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from peerpool.simulate.engine import Simulation, SimulationOptions, Summary
+from peerpool.simulate.engine import Simulation, SimulationOptions, Summary, prepare_output
 from peerpool.simulate.timegrid import DEFAULT_START, INTERVAL_S, parse_start
 
 
@@ -24,7 +24,7 @@ def _rate(value: str) -> int | None:
 
 
 @click.command(name="simulate")
-@click.option("--members", type=int, default=30, show_default=True, help="Member networks (at least 3).")
+@click.option("--members", type=int, default=30, show_default=True, help="Member networks (3 to 2000).")
 @click.option(
     "--days", type=int, default=31, show_default=True, help="Calendar days (Europe/Warsaw) to simulate."
 )
@@ -52,8 +52,20 @@ def _rate(value: str) -> int | None:
     help="IPFIX / NetFlow v9 1-in-N on the border routers; auto = as for sFlow, "
     "with --records-per-member-day.",
 )
-@click.option("--samples-per-member-day", type=int, default=1000, show_default=True)
-@click.option("--records-per-member-day", type=int, default=300, show_default=True)
+@click.option(
+    "--samples-per-member-day",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Target of --sampling-rate auto: sFlow flow samples per member and day.",
+)
+@click.option(
+    "--records-per-member-day",
+    type=int,
+    default=300,
+    show_default=True,
+    help="Target of --router-sampling-rate auto: sampled transit packets per member and day.",
+)
 @click.option(
     "--traffic-scale",
     type=float,
@@ -107,6 +119,7 @@ def simulate(
     )
     console = Console(stderr=True)
     sim = Simulation(options)
+    prepare_output(options.out, options.force)  # refuse a busy --out before any progress is drawn
     began = time.monotonic()
     columns = (
         TextColumn("{task.description}"),
