@@ -625,3 +625,41 @@ def test_directory_skips_open_files(tmp_path: Path) -> None:
         result = process_files([tmp_path / "s"], Path(lake))
     assert [Path(f.path).name for f in result.files] == ["a.spool"]
     assert result.still_open == [str(tmp_path / "s" / "sflow5" / "b.open")]
+
+
+def test_border_router_sampling_override(tmp_path: Path) -> None:
+    """pmacct nfprobe sends no sampling rate; the configured override scales its records."""
+    from peerpool.config.model import BorderRouter
+
+    router = BorderRouter(
+        id="br1", site="KTW", management_address="127.0.0.1", flow_exporter_address="127.0.0.1",
+        snmp=SnmpSettings(), ports=(), sampling_rate_override=100,
+    )  # fmt: skip
+    ex = Exchange(
+        name="x", sites=(Site("KTW", "Katowice"),), switches=(), members=(), ports=(),
+        border_routers=(router,), transit_contracts=(), port_fees=(),
+    )  # fmt: skip
+    lake = tmp_path / "lake"
+    process_files([REALDATA / "generated" / "pmacct-nfprobe-v10.pcap"], lake, exchange=ex)
+    rows = sql(
+        lake,
+        "select count(*), sum(bytes), sum(estimated_bytes), min(sampling_rate), max(sampling_rate) "
+        "from {flows}",
+    )
+    count, raw_bytes, estimated, low, high = rows[0]
+    assert count == 3000 and (low, high) == (100, 100)
+    assert estimated == 100 * raw_bytes
+
+
+def test_example_configuration_through_the_cli(tmp_path: Path) -> None:
+    from peerpool.cli import cli
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "exchange.toml"
+    capture = str(REALDATA / "generated" / "pmacct-sfprobe.pcap")
+    result = CliRunner().invoke(
+        cli, ["decode", capture, "--lake", str(tmp_path / "lake"), "--config", str(example)]
+    )
+    assert result.exit_code == 0, result.output
+    # the example's switches have other agent addresses: sFlow from 192.0.2.10 is not an exchange switch's
+    assert sql(tmp_path / "lake", "select count(*) from {flows}")[0][0] == 739
+    assert not (tmp_path / "lake" / "member_matrix").exists()
