@@ -955,7 +955,11 @@ def database_yaml() -> dict[str, Any]:
         "extra": {
             "allows_virtual_table_explore": True,
             "engine_params": {
-                "connect_args": {"read_only": True, "config": {"enable_external_access": False}},
+                "connect_args": {
+                    "read_only": True,
+                    # no file system or network from SQL; no SET to undo that or anything else
+                    "config": {"enable_external_access": False, "lock_configuration": True},
+                },
             },
             "metadata_params": {},
             "schemas_allowed_for_file_upload": [],

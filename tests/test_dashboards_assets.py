@@ -304,6 +304,7 @@ def test_database_is_read_only_without_external_access_and_uri_from_env() -> Non
     connect_args = database["extra"]["engine_params"]["connect_args"]
     assert connect_args["read_only"] is True
     assert connect_args["config"]["enable_external_access"] is False
+    assert connect_args["config"]["lock_configuration"] is True
     assert database["allow_dml"] is False and database["allow_file_upload"] is False
     assert database["allow_ctas"] is False and database["allow_cvas"] is False
 
