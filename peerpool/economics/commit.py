@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from peerpool.economics.errors import EconomicsError
 from peerpool.economics.forecast import month_index
-from peerpool.economics.pricing import CENT, PriceSchedule, PriceTier
+from peerpool.economics.pricing import CENT, PriceSchedule, PriceTier, float_decimal
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -73,6 +73,10 @@ class Offer:
     def fixed_monthly(self) -> Decimal:
         sites = max(1, len(self.sites))
         return self.schedule.fixed_monthly + sites * (self.port_fee_monthly + self.cross_connect_fee_monthly)
+
+    def buy_alone_schedule(self) -> PriceSchedule:
+        """The offer's tiers with every fixed fee: what any buyer pays for a month on its own."""
+        return PriceSchedule(self.schedule.tiers, self.fixed_monthly)
 
 
 def index_path(start_month: str, months: int, cpi_index: Decimal, indexation_month: int) -> list[Decimal]:
@@ -117,7 +121,7 @@ class CommitEvaluation:
         """Expected monthly cost per Mbps of expected 95th actually carried."""
         if self.expected_p95_mbps <= 0:
             return Decimal(0)
-        return (self.expected_cost / self.months / Decimal(repr(self.expected_p95_mbps))).quantize(
+        return (self.expected_cost / self.months / float_decimal(self.expected_p95_mbps)).quantize(
             Decimal("0.0001")
         )
 
@@ -177,14 +181,14 @@ def _evaluate(
     if with_quantile:
         monthly = usage + fixed + float(tier.burst_price_per_mbps) * np.maximum(0.0, carried - c)
         totals = monthly @ paths.index
-        cost_q = Decimal(repr(float(np.quantile(totals, 0.95)))).quantize(CENT)
+        cost_q = float_decimal(float(np.quantile(totals, 0.95))).quantize(CENT)
     return CommitEvaluation(
         provider=offer.provider,
         commit_mbps=commit,
         tier=tier,
         months=paths.months,
-        expected_cost=Decimal(repr(expected)).quantize(CENT),
-        expected_overage_cost=Decimal(repr(float(tier.burst_price_per_mbps) * overage)).quantize(CENT),
+        expected_cost=float_decimal(expected).quantize(CENT),
+        expected_overage_cost=float_decimal(float(tier.burst_price_per_mbps) * overage).quantize(CENT),
         overage_probability=float(exceed.mean()),
         worst_month_overage_probability=float(exceed.max()),
         expected_p95_mbps=float(carried.mean()),
@@ -193,7 +197,7 @@ def _evaluate(
 
 
 def _round_step(value: float, step: Decimal, rounding: str) -> Decimal:
-    return (Decimal(repr(value)) / step).to_integral_value(rounding=rounding) * step
+    return (float_decimal(value) / step).to_integral_value(rounding=rounding) * step
 
 
 def _optimal(offer: Offer, paths: _Paths, scale: float, with_quantile: bool = True) -> CommitEvaluation:
@@ -281,7 +285,7 @@ class Scenario:
     def effective_pln_per_mbps(self) -> Decimal:
         if self.expected_p95_mbps <= 0:
             return Decimal(0)
-        return (self.expected_cost / self.months / Decimal(repr(self.expected_p95_mbps))).quantize(
+        return (self.expected_cost / self.months / float_decimal(self.expected_p95_mbps)).quantize(
             Decimal("0.0001")
         )
 
@@ -392,7 +396,7 @@ def _scenario(
         shares=split,
         commits=tuple(evals),
         expected_cost=sum((e.expected_cost for e in evals), Decimal(0)),
-        cost_p95=Decimal(repr(float(np.quantile(totals, 0.95)))).quantize(CENT),
+        cost_p95=float_decimal(float(np.quantile(totals, 0.95))).quantize(CENT),
         expected_p95_mbps=float(samples.mean()),
         months=samples.shape[1],
         site_loads=tuple(loads),

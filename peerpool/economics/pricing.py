@@ -28,13 +28,18 @@ FloatArray = npt.NDArray[np.float64]
 CENT = Decimal("0.01")
 
 
+def float_decimal(value: float) -> Decimal:
+    """A float's shortest round-trip decimal form (numpy floats included) as a Decimal."""
+    return Decimal(repr(float(value)))
+
+
 def to_decimal(value: float | int | Decimal, places: int = 6) -> Decimal:
     """A float measurement (Mbps) as a Decimal rounded to ``places`` decimals (1 bps at 6)."""
     if isinstance(value, Decimal):
         return value
     if not np.isfinite(value):
         raise EconomicsError(f"value {value!r} is not finite; check the traffic data for gaps")
-    return Decimal(repr(round(float(value), places)))
+    return float_decimal(round(float(value), places))
 
 
 @dataclass(frozen=True)
@@ -106,5 +111,5 @@ class PriceSchedule:
 
 def linear_cost(price_per_mbps: float) -> PriceSchedule:
     """A plain price per Mbps with no minimum and no fees (v(S) proportional to the 95th)."""
-    price = Decimal(repr(price_per_mbps))
+    price = float_decimal(price_per_mbps)
     return PriceSchedule((PriceTier(Decimal(0), price, price),))

@@ -349,6 +349,7 @@ def shapley_monte_carlo(
         raise EconomicsError(f"strata {strata} must be a power of two (e.g. 128)")
     kernel = _Kernel(game, chunk)
     n = game.n
+    strata = min(strata, 1 << (n.bit_length() - 1))  # no empty size ranges
     grand = game.value(list(range(n)))
     root = np.random.SeedSequence(seed)
     started = time.perf_counter()
