@@ -118,7 +118,8 @@ def test_totals_vat_half_up_and_gross(tmp_path: Path) -> None:
     # totals are sums of the rounded member figures
     assert combined["totals"] == {"net": "3716.18", "vat": "854.73", "gross": "4570.91"}
     assert combined["pool"]["total"] == "191.11"
-    assert combined["pool"]["total_weight_mbps"] == "60.0001"
+    assert combined["pool"]["allocation"]["total_weight"] == "60.0001"
+    assert combined["pool"]["allocation"]["method"] == "proportional_p95"
 
 
 def test_oper_down_credited_only_when_asked(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 Proration by days for months of 28, 29, 30 and 31 days; a member joining mid-month; a bundle
 billed per port; SLA credits by started day with merging, clipping and the cap; grosz
-rounding half up; the largest-remainder split adding up exactly; the billing month's UTC
-bounds across DST changes.
+rounding half up; the transit shares by every method (through ``peerpool.economics.allocation``)
+adding up exactly by largest remainder; the billing month's UTC bounds across DST changes.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import random
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from peerpool.billing import credits, fees
-from peerpool.billing.money import grosz, largest_remainder, largest_remainder_detail
+from peerpool.billing.allocate import allocate
+from peerpool.billing.money import grosz
 from peerpool.billing.period import Month
-from peerpool.billing.serving import Outage
+from peerpool.billing.ranking import rank
+from peerpool.billing.serving import ContractBill, ContractSamples, Outage
+from peerpool.billing.transit import ContractResult, MemberSeries, Pool
 from peerpool.config.model import Exchange, Member, MemberPort, PortFee
 from peerpool.errors import BillingError
 
@@ -247,59 +251,114 @@ def test_grosz_half_up() -> None:
     assert grosz(Fraction(2, 3)) == Decimal("0.67")
 
 
-def test_largest_remainder_by_hand() -> None:
-    # 100.00 over 1 : 1 : 1 -> 33.333... each: floors 33.33 x 3 = 99.99, one grosz left;
-    # all remainders equal (1/3 grosz) -> the smallest key gets it
-    assert largest_remainder(Decimal("100.00"), {"b": Decimal(1), "a": Decimal(1), "c": Decimal(1)}) == {
-        "a": Decimal("33.34"),
-        "b": Decimal("33.33"),
-        "c": Decimal("33.33"),
-    }
-    # 10.00 over 0.5 : 0.3 : 0.2 -> 5.00, 3.00, 2.00 exactly, nothing left over
-    assert largest_remainder(
-        Decimal("10.00"), {"x": Decimal("0.5"), "y": Decimal("0.3"), "z": Decimal("0.2")}
-    ) == {
-        "x": Decimal("5.00"),
-        "y": Decimal("3.00"),
-        "z": Decimal("2.00"),
-    }
-    # 0.05 over 7 : 2 : 1 -> 3.5, 1.0, 0.5 grosz: floors 3 + 1 + 0 = 4, one left -> largest remainder
-    # is 0.5 for both x and z; tie to the smaller key (x)
-    assert largest_remainder(Decimal("0.05"), {"x": Decimal(7), "y": Decimal(2), "z": Decimal(1)}) == {
-        "x": Decimal("0.04"),
-        "y": Decimal("0.01"),
-        "z": Decimal("0.00"),
-    }
-    detail = largest_remainder_detail(Decimal("0.05"), {"x": Decimal(7), "y": Decimal(2), "z": Decimal(1)})
-    assert (detail["x"].floor_cents, detail["x"].got_extra_grosz, detail["z"].got_extra_grosz) == (
-        3,
-        True,
-        False,
+def pool(total: str, commit_cost: str = "0") -> Pool:
+    """A pooled bill of ``total``; one contract whose commit cost is ``commit_cost`` (capacity_share)."""
+    ints = np.zeros(0, dtype=np.int64)
+    flags = np.zeros(0, dtype=np.bool_)
+    samples = ContractSamples(ints, ints, ints, ints, ints, ints, flags, flags)
+    mart = ContractBill(
+        "c", "P", "PLN", 95, "max", "exclude", WARSAW, 0, 0, 0, None, Decimal(0), Decimal(0), Decimal(0),
+        Decimal(commit_cost), Decimal(0), Decimal(0), Decimal(total),
+    )  # fmt: skip
+    contract = ContractResult(
+        mart, samples, {}, "", None, None, Decimal(commit_cost), Decimal(0), Decimal(0), Decimal(total),
+        Decimal(total), (), [],
+    )  # fmt: skip
+    return Pool((contract,), Decimal(total), "PLN")
+
+
+def series(ins: list[int]) -> MemberSeries:
+    times = np.arange(len(ins), dtype=np.int64) * 300
+    values = np.array(ins, dtype=np.int64)
+    zeros = np.zeros(len(ins), dtype=np.int64)
+    counted = np.ones(len(ins), dtype=np.bool_)
+    return MemberSeries(
+        times,
+        values,
+        zeros,
+        ["measured"] * len(ins),
+        rank(values, times, counted),
+        rank(zeros, times, counted),
     )
 
 
-def test_largest_remainder_never_loses_or_creates_a_grosz() -> None:
+def shares(
+    method: str, total: str, p95: dict[str, str], ins: dict[str, list[int]] | None = None, **kw: str
+) -> dict[str, str]:
+    got = allocate(
+        method,
+        pool(total, **kw),
+        {m: Decimal(v) for m, v in p95.items()},
+        {m: series(v) for m, v in (ins or {}).items()},
+    )
+    return {m: str(a) for m, a in got.amounts.items()}
+
+
+def test_proportional_shares_by_hand() -> None:
+    # 100.00 over 1 : 1 : 1 -> 33.333... each: floors 33.33 x 3 = 99.99, one grosz left; all remainders
+    # equal (1/3 grosz) -> the smallest member id gets it
+    assert shares("proportional_p95", "100.00", {"AS3": "1", "AS1": "1", "AS2": "1"}) == {
+        "AS1": "33.34", "AS2": "33.33", "AS3": "33.33",
+    }  # fmt: skip
+    # 0.05 over 7 : 2 : 1 -> 3.5, 1.0, 0.5 grosz: floors 3 + 1 + 0 = 4, one left; remainders 0.5 (AS1),
+    # 0 (AS2), 0.5 (AS3): tie to the smaller id
+    assert shares("proportional_p95", "0.05", {"AS1": "7", "AS2": "2", "AS3": "1"}) == {
+        "AS1": "0.04", "AS2": "0.01", "AS3": "0.00",
+    }  # fmt: skip
+    # nobody used transit but the commit is paid: split equally, 0.10 -> 0.04, 0.03, 0.03
+    assert shares("proportional_p95", "0.10", {"AS1": "0", "AS2": "0", "AS3": "0"}) == {
+        "AS1": "0.04", "AS2": "0.03", "AS3": "0.03",
+    }  # fmt: skip
+
+
+def test_shares_never_lose_or_create_a_grosz() -> None:
     rng = random.Random(20260201)
-    for _ in range(300):
+    for _ in range(200):
         total = Decimal(rng.randrange(0, 10**9)) / 100
-        weights = {f"AS{i}": Decimal(rng.randrange(0, 10**8)) / 10**4 for i in range(rng.randrange(1, 60))}
-        if not any(weights.values()):
-            continue
-        shares = largest_remainder(total, weights)
-        assert sum(shares.values()) == total
-        weight_sum = sum(weights.values())
-        for key, share in shares.items():
-            exact = Fraction(total) * Fraction(weights[key]) / Fraction(weight_sum)
-            assert abs(Fraction(share) - exact) < Fraction(1, 100)  # never a whole grosz off its exact share
+        p95 = {f"AS{i}": str(Decimal(rng.randrange(0, 10**8)) / 10**4) for i in range(rng.randrange(1, 60))}
+        got = shares("proportional_p95", f"{total:.2f}", p95)
+        assert sum(Decimal(v) for v in got.values()) == total
+        weight_sum = sum(Fraction(Decimal(v)) for v in p95.values())
+        for member, share in got.items():
+            exact = Fraction(total) * Fraction(Decimal(p95[member])) / weight_sum if weight_sum else None
+            if exact is not None:
+                assert abs(Fraction(Decimal(share)) - exact) < Fraction(1, 100)  # never a grosz off its quota
 
 
-def test_largest_remainder_refuses_what_cannot_be_split() -> None:
-    with pytest.raises(BillingError, match="all zero"):
-        largest_remainder(Decimal("5.00"), {"a": Decimal(0)})
-    with pytest.raises(BillingError, match="whole number of grosz"):
-        largest_remainder(Decimal("5.001"), {"a": Decimal(1)})
-    with pytest.raises(BillingError, match=">= 0"):
-        largest_remainder(Decimal("5.00"), {"a": Decimal(-1), "b": Decimal(2)})
+# two members over 20 intervals (inbound bytes; outbound 0):
+#   A = 1 x 18, 9, 3   -> alone: sorted 1 x 18, 3, 9; k = ceil(0.95 x 20) = 19 -> 3
+#   B = 1 x 18, 1, 5   -> alone: sorted 1 x 19, 5 -> 1
+#   A + B = 2 x 18, 10, 8 -> sorted 2 x 18, 8, 10 -> 8
+A_IN = [1] * 18 + [9, 3]
+B_IN = [1] * 18 + [1, 5]
+
+
+def test_peak_contribution_by_hand() -> None:
+    # the pool's peak intervals are those >= its 95th (8): the last two; A sends 9 + 3 = 12 in them,
+    # B 1 + 5 = 6: 2 : 1 of 3.00 -> 2.00 and 1.00
+    got = shares("peak_contribution", "3.00", {"A": "3", "B": "1"}, {"A": A_IN, "B": B_IN})
+    assert got == {"A": "2.00", "B": "1.00"}
+
+
+def test_shapley_by_hand() -> None:
+    # two players: phi_A = 1/2 v(A) + 1/2 (v(AB) - v(B)) = 1/2 x 3 + 1/2 x (8 - 1) = 5
+    #              phi_B = 1/2 v(B) + 1/2 (v(AB) - v(A)) = 1/2 x 1 + 1/2 x (8 - 3) = 3
+    # 8.00 in proportion 5 : 3 -> 5.00 and 3.00 (proportional to own 95th would be 6.00 and 2.00)
+    got = shares("shapley", "8.00", {"A": "3", "B": "1"}, {"A": A_IN, "B": B_IN})
+    assert got == {"A": "5.00", "B": "3.00"}
+
+
+def test_capacity_share_by_hand() -> None:
+    # required = own 95th (3 and 1); commit cost 60.00 of a 100.00 bill; nobody uses more than required,
+    # so both parts go 3 : 1 -> 75.00 and 25.00
+    assert shares("capacity_share", "100.00", {"A": "3", "B": "1"}, commit_cost="60.00") == {
+        "A": "75.00", "B": "25.00",
+    }  # fmt: skip
+
+
+def test_a_pool_bill_without_members_to_share_it_is_refused() -> None:
+    with pytest.raises(BillingError, match="no member has transit use"):
+        shares("proportional_p95", "10.00", {})
 
 
 # --- the month ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from peerpool.billing import credits, fees, transit
+from peerpool.billing.allocate import Allocation, allocate, share_lines
 from peerpool.billing.lines import Bill, Line, MemberBill
 from peerpool.billing.oneoff import one_off_lines
 from peerpool.billing.period import Month
@@ -75,17 +76,11 @@ def check_ports(exchange: Exchange, serving: ServingFile) -> None:
         )
 
 
-def transit_weights(
+def member_p95s(
     exchange: Exchange, members: transit.MemberTransit
 ) -> tuple[dict[str, Decimal], dict[str, transit.MemberSeries]]:
-    method = exchange.billing.transit_allocation
-    if method != "proportional_p95":
-        raise BillingError(
-            f"{exchange.source or 'exchange.toml'}: [billing] transit_allocation = {method!r} "
-            "is not available "
-            'for bills yet; use "proportional_p95"'
-        )
-    weights: dict[str, Decimal] = {}
+    """Every member with transit use in the month: its verified 95th and its samples."""
+    p95: dict[str, Decimal] = {}
     series: dict[str, transit.MemberSeries] = {}
     known = {m.id for m in exchange.members}
     for member_id in sorted(members.monthly):
@@ -94,8 +89,8 @@ def transit_weights(
                 f"the serving file has transit use of member {member_id}, which "
                 f"{exchange.source or 'exchange.toml'} does not list; rebuild it from this configuration"
             )
-        weights[member_id], series[member_id] = members.verified_p95(member_id)
-    return weights, series
+        p95[member_id], series[member_id] = members.verified_p95(member_id)
+    return p95, series
 
 
 def compute_month(exchange: Exchange, serving: ServingFile, month: Month, policy: Policy) -> MonthResult:
@@ -142,11 +137,13 @@ def compute_month(exchange: Exchange, serving: ServingFile, month: Month, policy
 
     pool = transit.pool_bill(serving, exchange, month)
     members_transit = transit.member_transit(serving, month)
-    weights, _ = transit_weights(exchange, members_transit) if pool.contracts else ({}, {})
-    shares = transit.share_lines(
-        pool, weights, exchange.billing.transit_allocation, month, exchange.billing.currency
-    )
-    lines.extend(shares.values())
+    method = exchange.billing.transit_allocation
+    if pool.contracts:
+        p95, series = member_p95s(exchange, members_transit)
+        shared = allocate(method, pool, p95, series)
+        lines.extend(share_lines(shared, p95, pool, month).values())
+    else:
+        shared = Allocation(method, {}, {}, {"method": method, "members_sharing": 0})
     lines.extend(one_off_lines(exchange, month))
 
     by_member: dict[str, list[Line]] = {}
@@ -167,13 +164,13 @@ def compute_month(exchange: Exchange, serving: ServingFile, month: Month, policy
         currency=exchange.billing.currency,
         vat_rate=exchange.billing.vat_rate,
         members=member_bills,
-        pool=pool_summary(pool, weights),
+        pool=pool_summary(pool, shared),
         policy=policy.as_dict(exchange),
     )
     return MonthResult(bill, month, pool, members_transit, outage_evidence)
 
 
-def pool_summary(pool: transit.Pool, weights: dict[str, Decimal]) -> dict[str, Any]:
+def pool_summary(pool: transit.Pool, shared: Allocation) -> dict[str, Any]:
     """The pooled bill as every member may see it: contract totals, no member's own figures."""
     return {
         "currency": pool.currency,
@@ -189,6 +186,5 @@ def pool_summary(pool: transit.Pool, weights: dict[str, Decimal]) -> dict[str, A
             }
             for c in pool.contracts
         ],
-        "members_sharing": len(weights),
-        "total_weight_mbps": sum(weights.values(), Decimal(0)),
+        "allocation": shared.summary,
     }

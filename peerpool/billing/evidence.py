@@ -152,13 +152,7 @@ def pool_pack(result: MonthResult, status: str) -> bytes:
             "contracts": contracts,
             "pool_total": fmt(result.pool.total),
             "currency": result.pool.currency,
-            "allocation": {
-                "method": result.bill.policy["transit_allocation"],
-                "members_sharing": pool["members_sharing"],
-                "total_weight_mbps": pool["total_weight_mbps"],
-                "rule": "each member pays pool total x own weight / total weight, floored to the grosz; the "
-                "grosz left over go one each to the largest remainders (ties to the smaller member id)",
-            },
+            "allocation": pool["allocation"],
         }
     )
     entries["README.txt"] = _README_POOL.format(month=month.label, status=status).encode()
@@ -273,7 +267,7 @@ def member_pack(
             item["detail"] = {
                 k: v
                 for k, v in line.detail.items()
-                if k not in ("total_weight_mbps", "pool_total", "exact_share")
+                if k not in ("pool_total", "pool_allocation", "exact_share")
             }
         lines.append(item)
     summary: dict[str, Any] = {

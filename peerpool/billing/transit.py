@@ -16,8 +16,7 @@ currency than the bill's are refused (no exchange rates are applied).
 (``fct_member_transit_usage.billed_p95_mbps``: max of in and out, nearest rank over the
 intervals in which the transit counters scaled the flows, whole bytes per interval, the
 member's missing intervals counting as 0), likewise recomputed from its 5-minute samples.
-The bill is split over the members with the largest-remainder method in grosz, so the shares
-add up to it exactly.
+How the bill is then split is ``peerpool.billing.allocate``.
 """
 
 from __future__ import annotations
@@ -29,8 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from peerpool.billing.lines import Line
-from peerpool.billing.money import ZERO, Share, exact_text, grosz, largest_remainder_detail
+from peerpool.billing.money import ZERO, grosz
 from peerpool.billing.period import Month
 from peerpool.billing.ranking import Ranked, rank
 from peerpool.billing.serving import ContractBill, ContractSamples, PortFlag, ServingFile
@@ -293,53 +291,3 @@ class MemberTransit:
 def member_transit(serving: ServingFile, month: Month) -> MemberTransit:
     monthly = {row.member_id: row for row in serving.member_transit_months(month)}
     return MemberTransit(serving.transit_intervals(month), monthly, serving.member_transit_samples(month))
-
-
-# --- shares --------------------------------------------------------------------------------
-
-
-def share_lines(
-    pool: Pool,
-    weights: dict[str, Decimal],
-    method: str,
-    month: Month,
-    currency: str,
-) -> dict[str, Line]:
-    """Each member's line for its share of the pool's bill (largest remainder, exact to the grosz)."""
-    if not pool.contracts:
-        return {}
-    if not weights and pool.total:
-        raise BillingError(
-            f"the pooled transit bill for {month.label} is {pool.total} {currency} but no member has transit "
-            "use in the serving file to share it by; check the border-router flows and the build"
-        )
-    shares: dict[str, Share] = largest_remainder_detail(pool.total, weights)
-    total_weight = sum(weights.values(), Decimal(0))
-    lines = {}
-    for member_id, share in shares.items():
-        weight = weights[member_id]
-        description = f"share of the pooled transit bill {month.label} by own transit 95th {weight} Mbps"
-        exact = share.exact_cents / 100
-        lines[member_id] = Line(
-            member_id=member_id,
-            kind="transit_share",
-            reference="pool",
-            description=description,
-            quantity=weight,
-            unit="Mbps (own transit 95th)",
-            unit_price=None,
-            amount=share.amount,
-            detail={
-                "method": method,
-                "weight_mbps": weight,
-                "total_weight_mbps": total_weight,
-                "pool_total": pool.total,
-                "exact_share": exact_text(exact),
-                "floor_grosz": share.floor_cents,
-                "got_left_over_grosz": share.got_extra_grosz,
-                "rule": "pool total x weight / total weight, floored to the grosz; the grosz left over "
-                "go one "
-                "each to the largest remainders (ties to the smaller member id)",
-            },
-        )
-    return lines
