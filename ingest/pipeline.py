@@ -693,7 +693,10 @@ def apply_retention(lake: Path, newest_ns: int, retention_days: int) -> list[str
     if newest_ns <= 0 or retention_days < 0:
         return []
     newest_day = dt.datetime.fromtimestamp(newest_ns / 1e9, tz=dt.UTC).date()
-    cutoff = newest_day - dt.timedelta(days=retention_days)
+    try:
+        cutoff = newest_day - dt.timedelta(days=retention_days)
+    except OverflowError:
+        return []  # a retention longer than the calendar: keep everything
     removed: list[str] = []
     flows = lake / "flows"
     if not flows.is_dir():
