@@ -231,3 +231,24 @@ def test_kill_9_loses_nothing_closed_and_never_double_counts(tmp_path: Path) -> 
     relation = duckdb.sql(f"select sum(sample_count) from read_parquet('{lake}/member_matrix/**/*.parquet')")
     assert relation is not None
     assert relation.fetchall()[0][0] == expected_samples
+
+
+def test_max_datagrams_bound_stops_after_exactly_that_many(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    only_sflow = ("--sflow", "127.0.0.1:0", "--ipfix", "off", "--netflow", "off")
+    proc = start_collector(spool, *only_sflow, "--max-datagrams", "10", "--max-seconds", "30")
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagrams = read_datagrams(GENERATED / "pmacct-sfprobe.datagrams.bin")[:30]
+    try:
+        port = ports(wait_for_stats(spool, proc))["sflow5"]
+        for d in datagrams:
+            sender.sendto(d, ("127.0.0.1", port))
+        assert proc.wait(timeout=30) == 0
+    finally:
+        sender.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    records = spooled(spool)["sflow5"]
+    assert [r.datagram for r in records] == datagrams[:10]
+    assert "--max-datagrams" in json.loads((spool / "_stats.json").read_text())["stop_reason"]

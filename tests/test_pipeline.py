@@ -588,6 +588,8 @@ def test_retention_is_relative_to_the_newest_data(tmp_path: Path) -> None:
     assert not (lake / "flows" / "date=2020-01-01").exists()
     assert (lake / "flows" / "date=2020-03-01").is_dir()
     assert (lake / "member_matrix" / "date=2020-01-01").is_dir()  # the matrix is kept
+    # a retention longer than the calendar keeps everything instead of failing
+    assert process_files([new], lake, retention_days=10**9, force=True).retention_removed == []
 
 
 # --- errors name the input and the fix -----------------------------------------------------------
