@@ -57,10 +57,12 @@ def _write_serving(path: Path, members: int, seed: int = 1) -> dict[str, np.ndar
     out: dict[str, np.ndarray] = {}
     n = DAYS * 288
     k = math.ceil(0.95 * n)
+    # one synthetic exchange (same members, sizes and peak hours) cut into months, growing 3% a month
+    series = member_traffic(members, n * len(MONTHS), seed=seed)
+    up_share = rng.uniform(0.1, 0.4, (members, 1))
     for m, month in enumerate(MONTHS):
-        growth = 1.03**m
-        inbound = member_traffic(members, n, seed=seed * 100 + m) * growth
-        outbound = inbound * rng.uniform(0.1, 0.4, (members, 1))
+        inbound = series[:, m * n : (m + 1) * n] * 1.03**m
+        outbound = inbound * up_share
         # whole bytes per interval, as the mart stores them
         in_bytes = np.round(inbound * MBPS_TO_BYTES).astype(np.int64)
         out_bytes = np.round(outbound * MBPS_TO_BYTES).astype(np.int64)

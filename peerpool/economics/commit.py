@@ -313,7 +313,11 @@ def plan_scenarios(
     share_step: Decimal = Decimal("0.05"),
     site_shares: Mapping[str, Decimal] | None = None,
 ) -> list[Scenario]:
-    """The best split for every combination of one to ``max_providers`` offers, cheapest first."""
+    """The best split for every combination of one to ``max_providers`` offers, cheapest first.
+
+    Offers whose minimum term is longer than the forecast are left out (``optimal_commit``
+    callers see the same rule); the tender plan lists them in its notes.
+    """
     if not offers:
         raise EconomicsError("no offers to plan with: add [[offers]] to the tiers file")
     if not Decimal(0) < min_share <= Decimal(1) or not Decimal(0) < share_step <= Decimal(1):
@@ -323,13 +327,8 @@ def plan_scenarios(
     arr = np.asarray(samples, dtype=np.float64)
     horizon = arr.shape[1]
     prepared = {}
-    skipped = []
     for offer in offers:
         if offer.min_term_months > horizon:
-            skipped.append(
-                f"{offer.provider}: minimum term {offer.min_term_months} months is longer than the "
-                f"{horizon}-month forecast; run with --months {offer.min_term_months} to include it"
-            )
             continue
         index = index_path(start_month, horizon, offer.cpi_index, offer.indexation_month)
         prepared[offer.provider] = (offer, _Paths(arr, index))
@@ -351,7 +350,7 @@ def plan_scenarios(
                     best = (total, split, evals)
             assert best is not None
             total, split, evals = best
-            scenarios.append(_scenario(combo, split, evals, prepared, arr, site_shares, skipped))
+            scenarios.append(_scenario(combo, split, evals, prepared, arr, site_shares))
     return sorted(scenarios, key=lambda s: (s.expected_cost, len(s.providers), s.providers))
 
 
@@ -362,11 +361,10 @@ def _scenario(
     prepared: Mapping[str, tuple[Offer, _Paths]],
     samples: FloatArray,
     site_shares: Mapping[str, Decimal] | None,
-    skipped: list[str],
 ) -> Scenario:
     totals = np.zeros(samples.shape[0])
     loads: list[SiteLoad] = []
-    notes = list(skipped)
+    notes: list[str] = []
     last_month_peak = float(np.quantile(samples[:, -1], 0.975))
     for provider, share, ev in zip(combo, split, evals, strict=True):
         offer, paths = prepared[provider]

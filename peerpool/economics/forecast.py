@@ -23,6 +23,9 @@ How much seasonality the history can carry:
 * 15 to 23 months: trend plus one annual harmonic (a sine and a cosine);
 * 24 months or more: trend plus a factor for each calendar month (each seen twice or more).
 
+Expected costs use ``costing_samples``: the paths winsorised at each month's 99th percentile,
+because the mean of a log-Student-t distribution does not exist (see that method).
+
 Not modelled: autocorrelated residuals, level shifts (a big member joining or leaving: model
 it as its own series), traffic saturating a port.
 """
@@ -80,6 +83,20 @@ class Forecast:
 
     def quantile(self, q: float) -> FloatArray:
         result: FloatArray = np.quantile(self.samples, q, axis=0)
+        return result
+
+    def costing_samples(self, tail: float = 0.99) -> FloatArray:
+        """Paths for expected costs: each month winsorised at its ``tail`` quantile.
+
+        The predictive distribution of a log-linear model is log-Student-t, whose mean does not
+        exist: a handful of extreme paths would decide any expected cost. Clipping each month at
+        its 99th percentile keeps expectations finite and stable; quantiles below it (the bands,
+        overage probabilities at sensible commits) are unchanged.
+        """
+        if not 0.5 < tail <= 1.0:
+            raise EconomicsError(f"tail quantile {tail} must be in (0.5, 1]")
+        cap = np.quantile(self.samples, tail, axis=0)
+        result: FloatArray = np.minimum(self.samples, cap[np.newaxis, :])
         return result
 
     @property

@@ -169,7 +169,7 @@ def build_plan(
         seed=seed,
         series="pool",
     )
-    samples = pool_fc.samples[:, lead:]
+    samples = pool_fc.costing_samples()[:, lead:]
     usable = {s.month for s in summaries}
     member_fc: dict[str, Forecast] = {}
     member_notes: dict[str, str] = {}
@@ -189,7 +189,11 @@ def build_plan(
                 f"{o.provider}: minimum term {o.min_term_months} months exceeds the {horizon}-month plan; "
                 "not priced (run with a longer --months)"
             )
-    curves = {o.provider: commit_curve(o, samples, start, _grid(o, samples)) for o in settings.offers}
+    curves = {
+        o.provider: commit_curve(o, samples, start, _grid(o, samples))
+        for o in settings.offers
+        if o.min_term_months <= horizon
+    }
     scenarios = plan_scenarios(
         settings.offers,
         samples,

@@ -406,7 +406,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.5em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; } h3 { font-size: 1.05em; }
 table { border-collapse: collapse; font-size: 12px; }
-th, td { border: 1px solid #ddd; padding: 3px 6px; } th { background: #f3f3f3; text-align: left; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; white-space: nowrap; }
+th { background: #f3f3f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .scroll { overflow-x: auto; max-height: 480px; overflow-y: auto; }
 .note { color: #555; font-size: 12px; } ul.notes li { font-size: 13px; }
