@@ -1024,6 +1024,12 @@ def _time_filter(dataset: Dataset) -> list[dict[str, Any]]:
              "operator": "TEMPORAL_RANGE", "subject": dataset.main_dttm}]  # fmt: skip
 
 
+def _timestamp_format(chart: Chart) -> str:
+    """Months as 2026-10, everything else to the minute (5-minute intervals, outage times)."""
+    shown = set(chart.groupby) | set(chart.columns)
+    return "%Y-%m" if shown & {"month", "billing_month"} else "%Y-%m-%d %H:%M"
+
+
 def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
     """The explore form data Superset's front end renders the chart from."""
     common: dict[str, Any] = {
@@ -1091,7 +1097,7 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "order_desc": True,
                 "row_limit": chart.row_limit,
                 "server_page_length": 10,
-                "table_timestamp_format": "smart_date",
+                "table_timestamp_format": _timestamp_format(chart),
                 "show_cell_bars": True,
                 "color_pn": True,
             }
@@ -1107,7 +1113,7 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "order_by_cols": [json.dumps([column, ascending]) for column, ascending in chart.order_by],
                 "row_limit": chart.row_limit,
                 "server_page_length": 10,
-                "table_timestamp_format": "smart_date",
+                "table_timestamp_format": _timestamp_format(chart),
                 "show_cell_bars": False,
                 "color_pn": True,
             }
@@ -1129,8 +1135,8 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "sort_y_axis": "alpha_asc",
                 "xscale_interval": -1,
                 "yscale_interval": -1,
-                "left_margin": "auto",
-                "bottom_margin": "auto",
+                "left_margin": 90,
+                "bottom_margin": 60,
                 "value_bounds": [None, None],
                 "y_axis_format": "SMART_NUMBER",
             }
