@@ -587,18 +587,34 @@ CFLOW_FIELDS = [
 ]
 
 
-@pytest.mark.parametrize(("protocol", "port", "version"), [("ipfix", 4739, 10), ("netflow9", 2055, 9)])
+@pytest.fixture(scope="module")
+def router_packets(
+    stats: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, list[str]]]]:
+    """tshark's decode of each border router's spool files (IPFIX on 4739, NetFlow v9 on 2055)."""
+    out = {}
+    for protocol, port in (("ipfix", 4739), ("netflow9", 2055)):
+        spools = sorted((stats / "spool" / protocol).glob("*.spool"))
+        assert spools
+        pcap = tmp_path_factory.mktemp("pcap") / f"{protocol}.pcap"
+        frames = write_pcap(spools, pcap, port)
+        out[protocol] = tshark_fields(pcap, CFLOW_FIELDS)
+        assert len(out[protocol]) == frames
+    return out
+
+
+@pytest.mark.parametrize(("protocol", "version"), [("ipfix", 10), ("netflow9", 9)])
 def test_router_flows_decode_in_tshark(
-    stats: Path, exchange: Exchange, tmp_path: Path, protocol: str, port: int, version: int
+    stats: Path,
+    exchange: Exchange,
+    router_packets: dict[str, list[dict[str, list[str]]]],
+    protocol: str,
+    version: int,
 ) -> None:
     spools = sorted((stats / "spool" / protocol).glob("*.spool"))
-    assert spools
     exporter = spools[0].name.split("-")[1].replace("_", "-")
     router = next(r for r in exchange.border_routers if r.id == exporter)
-    pcap = tmp_path / f"{protocol}.pcap"
-    frames = write_pcap(spools, pcap, port)
-    packets = tshark_fields(pcap, CFLOW_FIELDS)
-    assert len(packets) == frames
+    packets = router_packets[protocol]
     run = json.loads((stats / "truth" / "run.json").read_text())
     transit_ifindex = {p.ifindex: p.id for p in router.ports}
     members = {m.asn: m for m in exchange.members}
@@ -662,14 +678,11 @@ def test_router_flows_decode_in_tshark(
 
 
 def test_router_flow_addresses_belong_to_the_named_member(
-    stats: Path, exchange: Exchange, tmp_path: Path
+    exchange: Exchange, router_packets: dict[str, list[dict[str, list[str]]]]
 ) -> None:
-    spools = sorted((stats / "spool" / "ipfix").glob("*.spool"))
-    pcap = tmp_path / "ipfix.pcap"
-    write_pcap(spools, pcap, 4739)
     members = {m.asn: [ipaddress.ip_network(p) for p in m.prefixes] for m in exchange.members}
     seen = 0
-    for p in tshark_fields(pcap, CFLOW_FIELDS):
+    for p in router_packets["ipfix"] + router_packets["netflow9"]:
         v4 = list(zip(p["cflow.srcaddr"], p["cflow.dstaddr"], strict=True))
         v6 = list(zip(p["cflow.srcaddrv6"], p["cflow.dstaddrv6"], strict=True))
         # tshark lists v4 records then v6 records, as the sets are written
