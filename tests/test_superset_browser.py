@@ -55,8 +55,10 @@ window.fetch = async function (input, init) {
 """
 
 STATE = """
-const holders = document.querySelectorAll('[data-test="dashboard-component-chart-holder"] .chart-container').length;
-const loading = document.querySelectorAll('.chart-container .loading, [data-test="loading-indicator"]').length;
+const holders = document.querySelectorAll(
+  '[data-test="dashboard-component-chart-holder"] .chart-container').length;
+const loading = document.querySelectorAll(
+  '.chart-container .loading, [data-test="loading-indicator"]').length;
 const errors = Array.from(document.querySelectorAll('.ant-alert-error, [data-test="error-tooltip"]'))
   .map(e => e.innerText.slice(0, 300));
 const calls = (window.__chartData || []).map(e => ({status: e.status, done: e.body !== null,
@@ -269,17 +271,24 @@ def test_the_error_detector_sees_a_broken_chart(browser: WebDriver, site: Supers
     admin = site.client("admin")
     login(browser, site, "admin", site.admin_password)
     dataset = admin.dataset_ids()["dim_members"]
+    broken = {"expressionType": "SQL", "sqlExpression": "SUM(no_such_column)", "label": "broken"}
     params = {
-        "viz_type": "table", "datasource": f"{dataset}__table", "query_mode": "aggregate", "groupby": ["member_id"],
-        "metrics": [{"expressionType": "SQL", "sqlExpression": "SUM(no_such_column)", "label": "broken"}],
-        "row_limit": 10, "adhoc_filters": [],
-    }  # fmt: skip
-    created = admin.json(
-        "POST", "/api/v1/chart/",
-        {"slice_name": "broken probe", "viz_type": "table", "datasource_id": dataset, "datasource_type": "table",
-         "params": json.dumps(params)},
-        expect=201,
-    )  # fmt: skip
+        "viz_type": "table",
+        "datasource": f"{dataset}__table",
+        "query_mode": "aggregate",
+        "groupby": ["member_id"],
+        "metrics": [broken],
+        "row_limit": 10,
+        "adhoc_filters": [],
+    }
+    chart = {
+        "slice_name": "broken probe",
+        "viz_type": "table",
+        "datasource_id": dataset,
+        "datasource_type": "table",
+        "params": json.dumps(params),
+    }
+    created = admin.json("POST", "/api/v1/chart/", chart, expect=201)
     try:
         browser.go(site.base + f"/explore/?slice_id={created['id']}&standalone=1")
         state = wait_for_charts(browser, 1, "broken probe")
