@@ -237,7 +237,7 @@ def send(corpus: list[bytes], port: int, count: int, rate: float) -> float:
     return time.perf_counter() - start
 
 
-def wait_idle(pids: list[int], quiet_s: float = 1.0, limit_s: float = 120.0) -> float:
+def wait_idle(pids: list[int], quiet_s: float = 2.0, limit_s: float = 120.0) -> float:
     last = cpu_seconds(pids)
     quiet_since = time.perf_counter()
     deadline = time.perf_counter() + limit_s
@@ -388,8 +388,8 @@ def profile_hot_path(corpus: list[bytes]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="CPU seconds per in-process stage")
-    parser.add_argument("--sflow-rate", type=float, default=20_000, help="datagrams/s offered to sfacctd")
-    parser.add_argument("--ipfix-rate", type=float, default=10_000, help="datagrams/s offered to nfacctd")
+    parser.add_argument("--sflow-rate", type=float, default=10_000, help="datagrams/s offered to sfacctd")
+    parser.add_argument("--ipfix-rate", type=float, default=5_000, help="datagrams/s offered to nfacctd")
     parser.add_argument("--replay-seconds", type=float, default=8.0, help="length of each replay")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the hot path")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
