@@ -105,7 +105,7 @@ def line(r: dict[str, object]) -> str:
     return (
         f"- {dt.date.today().isoformat()} simulate {r['members']} members x {r['days']} days: "
         f"{r['cpu_s']:,.1f} CPU s, {r['wall_s']:,.1f} s wall, peak RSS {r['peak_rss_mib']:,.0f} MiB, "
-        f"{total:,.0f} MB written ({parts}); {flows}"
+        f"{total:,.0f} MB written{f' ({parts})' if parts else ''}; {flows}"
         f"{rows['port_traffic']:,} port-truth rows, {rows['member_pairs']:,} pair-truth rows "
         f"(CPython {platform.python_version()}; load {r['load']:.1f} on {os.cpu_count()} CPUs)"
     )
@@ -124,14 +124,23 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
     args = parser.parse_args()
     sizes = args.sizes or (FULL if args.full else DEFAULT)
+    own = args.workdir is None
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-simulate-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        record(sizes, workdir, args.seed, not args.no_record)
+    finally:
+        if own:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def record(sizes: list[str], workdir: Path, seed: int, append: bool) -> None:
     for text in sizes:
         members, days, flows = parse_size(text)
-        result = run(members, days, flows, workdir, args.seed)
+        result = run(members, days, flows, workdir, seed)
         text_line = line(result)
         print(text_line, flush=True)
-        if not args.no_record:
+        if append:
             if not RESULTS.exists():
                 RESULTS.write_text("# Benchmark results (one line per run, appended by the bench/ scripts)\n")
             with RESULTS.open("a", encoding="utf-8") as fh:
