@@ -312,8 +312,9 @@ def test_rate_above_port_speed_is_flagged_and_excluded(tmp_path: Path) -> None:
             read(300, 2, 40 * g, 40 * g, high_speed=10_000),
         ],
     )
-    hygiene.run(tmp_path, ex, start=T, end=at(900))
+    hygiene.run(tmp_path, ex, start=T, end=at(900), ports_per_chunk=1)
     rows = rates(tmp_path)
+    assert column(rows, "port_id") == ["sw1:a", "sw1:b"] * 3  # sorted by interval, then port
     assert flags(rows, "sw1:a") == ["over_speed", "trusted", "over_speed"]
     assert column(rows, "in_bytes", "sw1:a") == [None, 37_500_000_000, None]
     assert column(rows, "in_bps", "sw1:a")[1] == 1e9
@@ -349,7 +350,7 @@ def test_every_interval_of_every_existing_port_is_present(tmp_path: Path) -> Non
     ex = exchange(("old", 1, 1000, 64), ("new", 2, 1000, 64), connected={"new": dt.date(2026, 10, 2)})
     store(tmp_path, [read(86_100, 99, 0, 0), read(86_400, 99, 10, 10)])  # 23:55 and 00:00
     start = dt.datetime(2026, 10, 1, 23, 50, tzinfo=dt.UTC)
-    stats = hygiene.run(tmp_path, ex, start=start, end=start + dt.timedelta(minutes=20))
+    stats = hygiene.run(tmp_path, ex, start=start, end=start + dt.timedelta(minutes=20), ports_per_chunk=1)
     rows = rates(tmp_path)
     old = [r for r in rows if r["port_id"] == "sw1:old"]
     new = [r for r in rows if r["port_id"] == "sw1:new"]
@@ -423,7 +424,8 @@ def test_outages_oper_down_and_unreachable_kept_apart(tmp_path: Path) -> None:
         reads.append(read(t, 1, t, t, oper=s1) if s1 else read(t, 1, ok=False))
         reads.append(read(t, 2, t, t, oper=s2) if s2 else read(t, 2, ok=False))
     store(tmp_path, reads)
-    stats = hygiene.run(tmp_path, ex, start=T, end=at(2400))
+    # one port per chunk: the two ports are computed separately and must not affect each other
+    stats = hygiene.run(tmp_path, ex, start=T, end=at(2400), ports_per_chunk=1)
     got = [
         (
             o["port_id"],

@@ -33,7 +33,7 @@ def to_us(moment: dt.datetime) -> int:
 
 
 def port_catalog(exchange: Exchange) -> pl.DataFrame:
-    """Every configured port with its device, ifIndex, speed and active span."""
+    """Every configured port with its device, ifIndex, speed and active span, sorted by port id."""
     rows: list[dict[str, object]] = []
     for p in exchange.ports:
         rows.append(
@@ -66,7 +66,8 @@ def port_catalog(exchange: Exchange) -> pl.DataFrame:
         "active_from_us": pl.Int64,
         "active_until_us": pl.Int64,
     }
-    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    return frame.sort("port_id")
 
 
 def resolve_ports(reads: pl.DataFrame, catalog: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -91,7 +92,9 @@ def resolve_ports(reads: pl.DataFrame, catalog: pl.DataFrame) -> tuple[pl.DataFr
     return joined.filter(pl.col("port_id").is_not_null()), joined.filter(pl.col("port_id").is_null())
 
 
-def grid(catalog: pl.DataFrame, k_lo: int, k_hi: int, interval_us: int = INTERVAL_US) -> pl.DataFrame:
+def grid(
+    catalog: pl.DataFrame, k_lo: int, k_hi: int, interval_us: int = INTERVAL_US, extra: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """Every (port, interval k) of [k_lo, k_hi) in which the port exists."""
     return (
         catalog.with_columns(
@@ -101,5 +104,5 @@ def grid(catalog: pl.DataFrame, k_lo: int, k_hi: int, interval_us: int = INTERVA
         .filter(pl.col("_hi") > pl.col("_lo"))
         .with_columns(k=pl.int_ranges(pl.col("_lo"), pl.col("_hi")))
         .explode("k")
-        .select("port_id", "device_id", "ifindex", "speed_mbps", "k")
+        .select(*extra, "port_id", "device_id", "ifindex", "speed_mbps", "k")
     )

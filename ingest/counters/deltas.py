@@ -29,10 +29,7 @@ import polars as pl
 
 READ_COLUMNS = (
     "t",
-    "source",
-    "device_id",
-    "ifindex",
-    "port_id",
+    "series",
     "ok",
     "sys_uptime_cs",
     "counter_bits",
@@ -43,6 +40,7 @@ READ_COLUMNS = (
     "if_high_speed_mbps",
     "speed_mbps",
 )
+KIND = pl.Enum(["good", "failed", "reset", "over_speed", "long"])
 COUNTERS = ("in_octets", "out_octets", "in_ucast_pkts", "out_ucast_pkts")
 DELTAS = ("d_in_bytes", "d_out_bytes", "d_in_packets", "d_out_packets")
 WRAP_32 = 2**32
@@ -58,14 +56,10 @@ class DeltaRules:
 
 
 def dedupe(reads: pl.DataFrame) -> pl.DataFrame:
-    """One read per (series, time); a successful read wins over a failed one at the same instant."""
-    return (
-        reads.sort(
-            ["device_id", "ifindex", "source", "t", "ok"], descending=[False, False, False, False, True]
-        )
-        .unique(subset=["device_id", "ifindex", "source", "t"], keep="first", maintain_order=True)
-        .sort(["device_id", "ifindex", "source", "t"])
-    )
+    """Sorted by (series, t); one read per (series, t), a successful read winning over a failed one."""
+    ordered = reads.sort(["series", "t", "ok"], descending=[False, False, True], nulls_last=True)
+    first = (pl.col("series") != pl.col("series").shift(1)) | (pl.col("t") != pl.col("t").shift(1))
+    return ordered.filter(first.fill_null(True))
 
 
 def _delta(cur: pl.Expr, prev: pl.Expr, bits: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -86,18 +80,15 @@ def _delta(cur: pl.Expr, prev: pl.Expr, bits: pl.Expr) -> tuple[pl.Expr, pl.Expr
 def pairs(reads: pl.DataFrame, rules: DeltaRules) -> pl.DataFrame:
     """Classified pairs of consecutive reads, one row per pair.
 
-    ``reads`` has :data:`READ_COLUMNS` (``t`` in µs since the epoch, ``speed_mbps`` the
-    configured speed of the read's port). Returns the series keys, ``port_id``, ``t0``/``t1``,
-    ``kind``, ``wrap`` and the deltas (null unless ``kind == "good"``; packet deltas also
-    null when a packet counter was not read).
+    ``reads`` has :data:`READ_COLUMNS`: ``t`` in µs since the epoch, ``series`` an integer
+    naming the (device, ifindex, source, port) series, ``speed_mbps`` the configured speed of
+    the read's port. Returns ``series``, ``t0``/``t1``, ``kind`` (:data:`KIND`), ``wrap`` and
+    the deltas (null unless ``kind == "good"``; packet deltas also null when a packet counter
+    was not read).
     """
     r = dedupe(reads.select(READ_COLUMNS))
     prev = {c: pl.col(c).shift(1) for c in r.columns}
-    same = (
-        (pl.col("device_id") == prev["device_id"])
-        & (pl.col("ifindex") == prev["ifindex"])
-        & (pl.col("source") == prev["source"])
-    ).fill_null(False)
+    same = (pl.col("series") == prev["series"]).fill_null(False)
     bits = pl.col("counter_bits")
     exprs = {}
     down_any_64 = pl.lit(False)
@@ -145,22 +136,19 @@ def pairs(reads: pl.DataFrame, rules: DeltaRules) -> pl.DataFrame:
     )
     kind = (
         pl.when(pl.col("span") > rules.max_span_us)
-        .then(pl.lit("long"))
+        .then(pl.lit("long", KIND))
         .when(pl.col("is_failed"))
-        .then(pl.lit("failed"))
+        .then(pl.lit("failed", KIND))
         .when(pl.col("is_reset"))
-        .then(pl.lit("reset"))
+        .then(pl.lit("reset", KIND))
         .when(pl.col("over"))
-        .then(pl.lit("over_speed"))
-        .otherwise(pl.lit("good"))
+        .then(pl.lit("over_speed", KIND))
+        .otherwise(pl.lit("good", KIND))
     )
     out = out.with_columns(kind=kind)
     good = pl.col("kind") == "good"
     return out.select(
-        "device_id",
-        "ifindex",
-        "source",
-        "port_id",
+        "series",
         "t0",
         pl.col("t").alias("t1"),
         "kind",
