@@ -120,6 +120,17 @@ def simulate(
     console = Console(stderr=True)
     sim = Simulation(options)
     prepare_output(options.out, options.force)  # refuse a busy --out before any progress is drawn
+    rate, router_rate, samples_day, records_day = sim.plan_sampling()
+    if options.flows:
+        console.print(
+            f"sFlow 1:{rate:,} (~{samples_day:,.0f} flow samples a day), "
+            f"border routers 1:{router_rate:,} (~{records_day:,.0f} sampled packets a day)"
+        )
+        if (samples_day + records_day) * days > 50_000_000:
+            console.print(
+                "[yellow]warning: that is more than 50 million samples; expect hours and many GB "
+                "(raise the rates, lower --samples-per-member-day, or use --no-flows)[/yellow]"
+            )
     began = time.monotonic()
     columns = (
         TextColumn("{task.description}"),

@@ -131,8 +131,17 @@ class Simulation:
         self.o = options
         self.grid = TimeGrid(options.start, options.days)
         self.summary = Summary()
+        self._built: tuple[Topology, TrafficModel] | None = None
 
     # --- set-up ---------------------------------------------------------------------------
+    def plan_sampling(self) -> tuple[int, int, float, float]:
+        """Build the exchange and choose the rates: (sFlow rate, router rate, expected sFlow flow
+        samples per day, expected sampled transit packets per day)."""
+        if self._built is None:
+            self._built = self._build()
+        exchange_pkts, transit_pkts = self._built[1].expected_daily_packets()
+        return self.rate, self.router_rate, exchange_pkts / self.rate, transit_pkts / self.router_rate
+
     def _build(self) -> tuple[Topology, TrafficModel]:
         o = self.o
         topo = build_topology(o.seed, o.members, self.grid, 1, o.traffic_scale)
@@ -165,7 +174,7 @@ class Simulation:
     def run(self, progress: ProgressFn | None = None) -> Summary:
         o = self.o
         prepare_output(o.out, o.force)
-        topo, model = self._build()
+        topo, model = self._built if self._built is not None else self._build()
         self.topo = topo
         self.model = model
         self._write_reference(topo)
