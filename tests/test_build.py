@@ -608,9 +608,9 @@ def test_pair_matrix_is_scaled_to_counters_per_sending_member(built: tuple[Path,
         "select src_member_id, sum(bytes) from fct_member_pair_traffic_5min "
         "where src_member_id = 'AS64500' group by all",
     )
-    ports = ("ktw-sw1:et-0/0/1", "waw-sw1:et-0/0/2")
-    complete = [k for k in range(N) if not any(k in truth.untrusted[p] for p in ports)]
-    assert totals[0][1] == pytest.approx(sum(truth.port_in[p][k] for p in ports for k in complete), rel=1e-9)
+    sender = ("ktw-sw1:et-0/0/1", "waw-sw1:et-0/0/2")
+    complete = [k for k in range(N) if not any(k in truth.untrusted[p] for p in sender)]
+    assert totals[0][1] == pytest.approx(sum(truth.port_in[p][k] for p in sender for k in complete), rel=1e-9)
 
 
 # --- transit ---------------------------------------------------------------------------------

@@ -173,14 +173,15 @@ def test_transit_bills_by_hand_from_hygiene_rates(simulated: Path) -> None:
     assert set(bills) == {c["id"] for c in contracts}
     for c in contracts:
         assert c["gap_policy"] == "exclude" and c["percentile"] == 95  # what the sums below assume
-        ins, outs = [], []
+        ins: list[int] = []
+        outs: list[int] = []
         for t in intervals:
             if t.astimezone(warsaw).date() < c["term_start"]:
                 continue
             present = [rates.get((p, t)) for p in c["ports"]]
             if all(r is not None and r[0] for r in present):
-                ins.append(sum(r[1] for r in present if r))
-                outs.append(sum(r[2] for r in present if r))
+                ins.append(sum(r[1] or 0 for r in present if r))
+                outs.append(sum(r[2] or 0 for r in present if r))
         in95, out95 = nearest_rank(ins), nearest_rank(outs)
         billed_bytes = {"max": max(in95, out95), "in": in95, "out": out95}[c["direction_rule"]]
         billed = (Decimal(billed_bytes) * 8 / 300 / 1_000_000).quantize(Decimal("0.0001"), ROUND_HALF_UP)
