@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENVS="$ROOT/.venvs"
 UV_VERSION="0.9.30"
 PYTHON="${PEERPOOL_PYTHON:-$(command -v python3.11 || command -v python3)}"
-APT_PACKAGES=(tshark pmacct softflowd snmpd snmp tcpdump chromium chromium-driver)
+APT_PACKAGES=(tshark pmacct softflowd snmpd snmp tcpdump python3-scapy chromium chromium-driver)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ingest.pipeline import FileSummary, PipelineSummary, process_files
+from ingest.spool import files_in_interval
 from peerpool.config.model import Exchange
+from peerpool.errors import InputError
 
 
 def _load_config(path: Path | None) -> Exchange | None:
@@ -22,8 +25,44 @@ def _load_config(path: Path | None) -> Exchange | None:
     return load_exchange(path)
 
 
+def _utc(text: str, option: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-10-01T10:05:00Z)", param_hint=option
+        ) from exc
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _interval_inputs(spool: Path, start_text: str | None, end_text: str | None) -> list[Path]:
+    if not start_text or not end_text:
+        raise click.UsageError("--spool needs --from and --to (the data interval, ISO 8601)")
+    start, end = _utc(start_text, "--from"), _utc(end_text, "--to")
+    if not spool.is_dir():
+        raise InputError(
+            f"{spool}: no such spool directory; start 'peerpool collect --spool {spool}' or fix the path"
+        )
+    closed, still_open = files_in_interval(spool, start, end)
+    if still_open:
+        names = ", ".join(p.name for p in still_open[:5])
+        raise InputError(
+            f"{len(still_open)} spool file(s) of {start.isoformat()} .. {end.isoformat()} are still open "
+            f"({names}); the collector closes them at its next rotation: retry in a minute"
+        )
+    return closed
+
+
 @click.command(name="decode")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Take the closed spool files of this folder whose name time is in [--from, --to).",
+)
+@click.option("--from", "start_text", default=None, help="Interval start (ISO 8601, UTC if no zone).")
+@click.option("--to", "end_text", default=None, help="Interval end, exclusive.")
 @click.option(
     "--lake", required=True, type=click.Path(file_okay=False, path_type=Path), help="The Parquet lake."
 )
@@ -35,7 +74,11 @@ def _load_config(path: Path | None) -> Exchange | None:
     help="exchange.toml (members, ports, MACs, switches, border routers); default $PEERPOOL_CONFIG.",
 )
 @click.option(
-    "--asn-db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="pyasn IPASN file."
+    "--asn-db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PEERPOOL_ASN_DB",
+    help="pyasn IPASN file; default $PEERPOOL_ASN_DB.",
 )
 @click.option("--force", is_flag=True, help="Re-process inputs the ledger says are already processed.")
 @click.option(
@@ -47,6 +90,9 @@ def _load_config(path: Path | None) -> Exchange | None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def decode(
     inputs: tuple[Path, ...],
+    spool: Path | None,
+    start_text: str | None,
+    end_text: str | None,
     lake: Path,
     config_path: Path | None,
     asn_db: Path | None,
@@ -61,6 +107,14 @@ def decode(
     files named after each input, so processing an input again replaces its parts. Inputs the
     ledger has already seen with the same content are skipped unless --force.
     """
+    paths = list(inputs)
+    if spool is not None:
+        paths += _interval_inputs(spool, start_text, end_text)
+        if not paths:
+            click.echo(f"no closed spool files in {spool} for {start_text} .. {end_text}: nothing to do")
+            return
+    elif not paths:
+        raise click.UsageError("give INPUTS (spool/pcap files or folders) or --spool DIR --from T --to T")
     exchange = _load_config(config_path)
     console = Console(stderr=True)
     progress = Progress(
@@ -83,7 +137,7 @@ def decode(
             progress.update(task, advance=1, name=Path(result.path).name)
 
         summary = process_files(
-            list(inputs),
+            paths,
             lake,
             exchange=exchange,
             asn_db=asn_db,

@@ -19,6 +19,7 @@ a crashed collector left behind from one a live collector is still writing.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import itertools
 import mmap
@@ -445,3 +446,34 @@ def recover_open_files(spool_root: Path) -> list[Recovered]:
         if result is not None:
             found.append(result)
     return found
+
+
+_NAME_TIME = re.compile(r"^(\d{8}T\d{4})-")
+
+
+def spool_time(path: Path) -> dt.datetime | None:
+    """The UTC minute a spool file starts at, from its name (``YYYYmmddTHHMM-...``), or None."""
+    match = _NAME_TIME.match(path.name)
+    if match is None:
+        return None
+    return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M").replace(tzinfo=dt.UTC)
+
+
+def files_in_interval(
+    spool_root: Path, start: dt.datetime, end: dt.datetime
+) -> tuple[list[Path], list[Path]]:
+    """Spool files under ``spool_root`` whose name time is in [start, end): (closed, still open).
+
+    This is how a scheduled run takes exactly the files of its data interval; a file still
+    ``.open`` in the interval means the collector has not closed it yet (the run should retry).
+    """
+    closed: list[Path] = []
+    still_open: list[Path] = []
+    for path in sorted(spool_root.rglob("*")):
+        if path.suffix not in (SPOOL_SUFFIX, OPEN_SUFFIX) or not path.is_file():
+            continue
+        when = spool_time(path)
+        if when is None or not start <= when < end:
+            continue
+        (closed if path.suffix == SPOOL_SUFFIX else still_open).append(path)
+    return closed, still_open
