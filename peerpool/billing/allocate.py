@@ -37,8 +37,8 @@ from peerpool.billing.period import Month
 from peerpool.billing.transit import MemberSeries, Pool
 from peerpool.economics import allocation
 from peerpool.economics.errors import EconomicsError
-from peerpool.economics.game import PercentileGame
-from peerpool.economics.shapley_mc import shapley as shapley_values
+from peerpool.economics.game import PercentileGame, shapley_exact
+from peerpool.economics.shapley_mc import shapley_monte_carlo
 from peerpool.errors import BillingError
 
 SHAPLEY_EXACT_MAX = 12
@@ -130,7 +130,10 @@ def allocate(
         elif method == "shapley":
             traffic = np.stack([_matrix(members, series, "in"), _matrix(members, series, "out")])
             game = PercentileGame.build(traffic, members)
-            values = shapley_values(game, members_exact_max=SHAPLEY_EXACT_MAX, seed=0, workers=1)
+            if game.n <= SHAPLEY_EXACT_MAX:
+                values = shapley_exact(game)
+            else:
+                values = shapley_monte_carlo(game, seed=0, workers=1).estimate
             shapley = {m: float(v) for m, v in zip(members, values, strict=True)}
             weights = {m: Fraction(v) for m, v in shapley.items()}
             amounts = allocation.shapley_shares(total, shapley)

@@ -57,19 +57,27 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
 
 
 class Clock:
-    """UTC and local ISO strings of interval starts (epoch seconds), cached: a month has ~8,640."""
+    """UTC and local ISO strings of interval starts (epoch seconds), cached: a month has ~8,640.
+
+    One cache per time zone for the whole process, shared by every pack of a document.
+    """
 
     def __init__(self, timezone: str) -> None:
         self.timezone = timezone
-        self._cache: dict[int, tuple[str, str]] = {}
+        self._cache = _CACHES.setdefault(timezone, {})
 
     def __call__(self, epoch_s: int) -> tuple[str, str]:
         found = self._cache.get(epoch_s)
         if found is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
             instant = dt.datetime.fromtimestamp(epoch_s, dt.UTC)
             found = (utc_iso(instant), local_iso(instant, self.timezone))
             self._cache[epoch_s] = found
         return found
+
+
+_CACHES: dict[str, dict[int, tuple[str, str]]] = {}
 
 
 def _num(value: float | int) -> str:
