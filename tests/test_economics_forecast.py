@@ -103,3 +103,19 @@ def test_forecast_refuses_too_little_history() -> None:
         forecast_monthly(["2025-01", "2025-02", "2025-03"], [0.0, 2.0, 3.0], horizon=3)
     with pytest.raises(EconomicsError, match="twice"):
         forecast_monthly(["2025-01", "2025-01", "2025-03"], [1.0, 2.0, 3.0], horizon=3)
+
+
+def test_costing_samples_are_winsorised_at_the_99th_percentile() -> None:
+    # 4 months with 1 degree of freedom: a log-Student-t predictive with a very heavy tail
+    fc = forecast_monthly(
+        ["2025-01", "2025-02", "2025-03", "2025-04"], [100.0, 130.0, 115.0, 160.0], horizon=6
+    )
+    capped = fc.costing_samples()
+    top = np.quantile(fc.samples, 0.99, axis=0)
+    assert np.all(capped <= top + 1e-9)
+    assert np.all(capped.max(axis=0) == pytest.approx(top))
+    # below the cap nothing moves: medians and 95% quantiles are the same
+    assert np.quantile(capped, 0.5, axis=0) == pytest.approx(np.quantile(fc.samples, 0.5, axis=0))
+    assert np.quantile(capped, 0.95, axis=0) == pytest.approx(np.quantile(fc.samples, 0.95, axis=0))
+    # the raw sample mean is dominated by a few paths; the capped one is not
+    assert capped.mean() < fc.samples.mean()

@@ -18,13 +18,16 @@ exact percentile, the same as a full sort.
 **Extra samples where the variance is.** A permutation gives one marginal per member.
 Members whose marginal varies a lot relative to its mean (small, bursty members: adding 5
 Mbps to a 100 Gbps pool reshuffles which interval is the 95th) need tens of thousands of
-samples, large members a few hundred. So each chain also serves *targeted* samples: for
-member ``i`` and a size ``j`` drawn uniformly (stratified over ``K_i`` equal ranges of sizes),
-the coalition is the first ``j`` members of the chain with ``i`` left out, which is a uniform
-random ``j``-subset of the others, exactly the Shapley distribution. Its percentile with and
-without ``i`` comes from the chunk's prefix sums with one ``np.partition`` over the chunk's
-candidate intervals (widened by member ``i``'s own peak so the candidate set stays exact).
-``K_i`` is chosen per batch of chains from the variance seen so far (Neyman-style allocation).
+samples, large members a few hundred. So each chain also draws up to ``strata`` coalition
+sizes, one uniformly in each of ``strata`` equal ranges of sizes, and member ``i`` takes
+``K_i`` of them (every ``strata / K_i``-th range from a random offset, so its sizes stay
+stratified and uniform). At size ``z`` the coalition is the first ``z`` members of the chain
+with ``i`` left out: a uniform random ``z``-subset of the others, exactly the Shapley
+distribution. Its percentile without ``i`` (or with it) is a chain prefix percentile already
+known; the other one lies within ``i``'s peak rate of it, so only intervals in that band can
+move: the ones above are counted, the ones below ignored, and ``np.partition`` runs on the
+band (a few dozen to a few hundred values per member). ``K_i`` is re-planned after every
+batch of chains from the variance seen so far (Neyman-style allocation).
 
 **The error bound.** Chains are independent. For member ``i`` and chain ``c`` the chain's
 contribution ``Y_ic`` (its permutation marginal plus its weighted targeted marginals) has
@@ -35,8 +38,9 @@ standard error ``sqrt(sum_batches B_b s_b^2) / sum (1 + K)``; the stated 95% int
 ``estimate +- 1.96 SE`` per member. The run stops when every member's half-width is within
 the relative target (or at the chain or time limit, and then says so).
 
-The estimates are made efficient (they sum exactly to v(N)) by spreading the small
-difference pro rata; the report shows the correction, which is well inside the bound.
+The estimates are made efficient (they sum exactly to v(N)) by scaling them by one common
+factor; the shift is far inside the bound (tested), and ``raw_estimate`` keeps the unscaled
+values the bound is stated for.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -110,8 +113,9 @@ class _Kernel:
         self.r = self.t - self.kth  # the billed sample is the r-th largest
         self.chunk = max(1, chunk)
         self.peak = self.x.max(axis=2)  # (D, n): each member's highest interval, widens candidates
-        with np.errstate(divide="ignore"):
-            self.peak_band = np.floor(np.log(self.peak) / np.log(4.0)).clip(-1000, 1000).astype(np.int64)
+        with np.errstate(divide="ignore"):  # members grouped by peak within a factor 4
+            log4 = np.log(self.peak.max(axis=0)) / np.log(4.0)
+        self.group_band = np.floor(log4).clip(-1000, 1000).astype(np.int64)
         self.cost = game.cost
 
     def _qrows(self, rows: FloatArray) -> FloatArray:
@@ -120,25 +124,44 @@ class _Kernel:
         q: FloatArray = np.partition(rows, m - self.r, axis=-1)[..., m - self.r]
         return q
 
-    def _band_percentile(
-        self, dd: int, members: IntArray, row: FloatArray, cand: IntArray, qk: float, sign: float
+    def _band_percentiles(
+        self,
+        dd: int,
+        takes: IntArray,
+        row: FloatArray,
+        cand: IntArray,
+        qk: float,
+        sign: float,
     ) -> FloatArray:
-        """Billed percentile of ``row + sign * x_member`` for each member, from a narrow band.
+        """Billed percentile of ``row + sign * x_i`` for each member ``i`` of ``takes``.
 
-        Every member's rate lies in [0, delta], so the answer lies within delta of ``qk`` (the
-        row's own percentile). Intervals more than delta above ``qk`` stay above the answer
-        whatever the member adds or removes (they are only counted), intervals more than delta
-        below stay below (ignored); only the band in between is searched. ``row`` covers every
-        interval of the series that can reach the band (see ``chain``).
+        A member's rate lies in [0, delta_i], so the answer lies within delta_i of ``qk`` (the
+        row's own percentile). Intervals more than delta_i above ``qk`` stay above the answer
+        whatever the member adds or removes (they are only counted), intervals more than
+        delta_i below stay below (ignored); only the band in between is searched. The window
+        of the widest member is cut out once; each group of members with similar peaks (kept
+        together by ``group_band``) searches its own band within it. ``row`` covers every
+        interval of the series that can reach the window (see ``chain``).
         """
-        delta = float(self.peak[dd, members].max())
-        eps = _SLACK * (abs(qk) + delta)
-        above = int(np.count_nonzero(row > qk + delta + eps))
-        band = np.flatnonzero(np.abs(row - qk) <= delta + eps)
-        want = self.r - above  # rank of the answer, counted from the top of the band
-        values = row[band] + sign * self.x[dd][np.ix_(members, cand[band])]
-        q: FloatArray = np.partition(values, band.size - want, axis=-1)[:, band.size - want]
-        return q
+        peaks = self.peak[dd, takes]
+        widest = float(peaks.max())
+        eps_w = _SLACK * (abs(qk) + widest)
+        window = np.flatnonzero(np.abs(row - qk) <= widest + eps_w)
+        above_window = int(np.count_nonzero(row > qk + widest + eps_w))
+        in_window = row[window]
+        out = np.empty(takes.size)
+        keys = self.group_band[takes]
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        for group in np.split(np.arange(takes.size), cuts):
+            delta = float(peaks[group].max())
+            eps = _SLACK * (abs(qk) + delta)
+            inside = np.abs(in_window - qk) <= delta + eps
+            above = above_window + int(np.count_nonzero(in_window > qk + delta + eps))
+            band = window[inside]
+            want = self.r - above  # rank of the answer, counted from the top of the band
+            values = in_window[inside] + sign * self.x[dd][np.ix_(takes[group], cand[band])]
+            out[group] = np.partition(values, band.size - want, axis=-1)[:, band.size - want]
+        return out
 
     def chain(
         self, perm: IntArray, strata: int, step: IntArray, rng: np.random.Generator
@@ -159,6 +182,8 @@ class _Kernel:
         hi = ((np.arange(strata) + 1) * n) // max(strata, 1)
         sizes = lo + (rng.random(strata) * (hi - lo)).astype(np.int64)
         offset = (rng.random(active.size) * step[active]).astype(np.int64)
+        by_peak = np.argsort(self.group_band[active], kind="stable")  # similar peaks stay together
+        active, offset = active[by_peak], offset[by_peak]
         q_prefix = np.zeros((d_count, n + 1))  # per direction, q of prefixes of size 0..n
         # targeted results per (size index, member): q with / without the member, per direction
         with_i: list[FloatArray] = []
@@ -166,7 +191,6 @@ class _Kernel:
         sample_member: list[IntArray] = []
         sample_weight: list[FloatArray] = []
         sample_size: list[IntArray] = []
-        widen = self.peak[:, active].max(axis=1) if active.size else np.zeros(d_count)
         prev = np.zeros((d_count, self.t))
         bounds = np.searchsorted(sizes, np.arange(0, n + self.chunk, self.chunk))
         for ci, a in enumerate(range(0, n, self.chunk)):
@@ -174,24 +198,24 @@ class _Kernel:
             block = self.x[:, perm[a:b], :]
             end = prev + block.sum(axis=1)
             here = range(bounds[ci], bounds[ci + 1])  # targeted sizes in [a, b)
+            takes_at = {k: active[(k - offset) % step[active] == 0] for k in here}
+            takers = [t for t in takes_at.values() if t.size]
+            widen = self.peak[:, np.concatenate(takers)].max(axis=1) if takers else np.zeros(d_count)
             chunk_rows: list[tuple[FloatArray, IntArray]] = []
             for dd in range(d_count):
                 qa = q_prefix[dd, a]
                 slack = _SLACK * (abs(qa) + widen[dd])
-                if a == 0:
-                    cand = np.arange(self.t)
-                else:
-                    cand = np.flatnonzero(end[dd] >= qa - (widen[dd] if len(here) else 0.0) - slack)
+                cand = np.flatnonzero(end[dd] >= qa - widen[dd] - slack)  # every interval when a = 0
                 rows = np.empty((b - a + 1, cand.size))
                 rows[0] = prev[dd, cand]
                 np.cumsum(block[dd][:, cand], axis=0, out=rows[1:])
                 rows[1:] += prev[dd, cand]
-                tight = rows[1:] if len(here) == 0 else rows[1:][:, end[dd, cand] >= qa - slack]
+                tight = rows[1:] if not takers else rows[1:][:, end[dd, cand] >= qa - slack]
                 q_prefix[dd, a + 1 : b + 1] = self._qrows(tight)
                 chunk_rows.append((rows, cand))
             for k in here:
                 z = int(sizes[k])
-                takes = active[(k - offset) % step[active] == 0]
+                takes = takes_at[k]
                 if takes.size == 0:
                     continue
                 swap = pos[takes] < z  # member already among the first z: coalition S_{z+1} minus i
@@ -200,17 +224,14 @@ class _Kernel:
                 for dd in range(d_count):
                     rows, cand = chunk_rows[dd]
                     for side, row_index, sign in ((~swap, z - a, 1.0), (swap, z + 1 - a, -1.0)):
-                        groups = _peak_groups(np.flatnonzero(side), self.peak_band[dd, takes])
-                        if not groups:
+                        if not side.any():
                             continue
-                        row = rows[row_index]
                         qk = float(q_prefix[dd, a + row_index])
-                        for group in groups:
-                            q_other = self._band_percentile(dd, takes[group], row, cand, qk, sign)
-                            if sign > 0:
-                                w_q[dd, group], wo_q[dd, group] = q_other, qk
-                            else:
-                                w_q[dd, group], wo_q[dd, group] = qk, q_other
+                        q_other = self._band_percentiles(dd, takes[side], rows[row_index], cand, qk, sign)
+                        if sign > 0:
+                            w_q[dd, side], wo_q[dd, side] = q_other, qk
+                        else:
+                            w_q[dd, side], wo_q[dd, side] = qk, q_other
                 with_i.append(w_q)
                 without_i.append(wo_q)
                 sample_member.append(takes)
@@ -232,22 +253,6 @@ class _Kernel:
         vo[np.concatenate(sample_size) == 0] = 0.0
         y += np.bincount(members, weights=np.concatenate(sample_weight) * (vw - vo), minlength=n)
         return y, int(members.size)
-
-
-def _peak_groups(index: IntArray, band: IntArray) -> list[IntArray]:
-    """Split sample indices into groups of members whose peaks are within a factor 4.
-
-    A member's candidate intervals are those within its peak of the billed sample, and a
-    group shares the widest window of its members, so mixing a 5 Mbps member with a 5 Gbps
-    one would make the small one pay for the big one's window. ``band`` is
-    ``floor(log4(peak))`` of each sample's member.
-    """
-    if index.size == 0:
-        return []
-    keys = band[index]
-    order = np.argsort(keys, kind="stable")
-    cuts = np.flatnonzero(np.diff(keys[order])) + 1
-    return [index[part] for part in np.split(order, cuts)]
 
 
 _WORKER_KERNEL: _Kernel | None = None
@@ -306,9 +311,10 @@ def _plan_steps(
         need = per_sample_var * (Z95 / (rel_target * np.abs(est))) ** 2
     need = np.where(np.isfinite(need), need, 0.0) * 1.1
     gap = np.maximum(0.0, need - n_samples)
-    # chains still to run if the neediest member took every stratum of every chain; members
-    # whose gap those chains' permutation samples close alone need no targeted samples
-    remaining = max(float(batch_chains), float(gap.max()) / (strata + 1))
+    # chains still to run if the neediest member took every stratum of every chain (samples of
+    # one chain count about half: they share its coalitions); members whose gap those chains'
+    # permutation samples close alone need no targeted samples
+    remaining = max(float(batch_chains), float(gap.max()) / (strata / 2 + 1))
     wanted = np.ceil(np.maximum(0.0, gap - remaining) / remaining)
     step = np.zeros(n_samples.shape, dtype=np.int64)
     has_gap = wanted > 0
@@ -429,17 +435,3 @@ def shapley_monte_carlo(
         rel_target=rel_target,
         history=history,
     )
-
-
-def shapley(game: PercentileGame, members_exact_max: int = 12, **kwargs: object) -> FloatArray:
-    """Shapley values: exact up to ``members_exact_max`` members, Monte Carlo above."""
-    from peerpool.economics.game import shapley_exact
-
-    if game.n <= members_exact_max:
-        return shapley_exact(game)
-    result = shapley_monte_carlo(game, **kwargs)  # type: ignore[arg-type]
-    return result.estimate
-
-
-def member_index(members: Sequence[str]) -> dict[str, int]:
-    return {m: i for i, m in enumerate(members)}
