@@ -21,7 +21,7 @@ from peerpool.economics.allocation import (
 )
 from peerpool.economics.errors import EconomicsError
 from peerpool.economics.game import PercentileGame, shapley_exact
-from peerpool.economics.pooling import pooling_dividend
+from peerpool.economics.pooling import pooling_dividend, pooling_dividends
 from peerpool.economics.pricing import PriceSchedule, PriceTier
 
 D = Decimal
@@ -152,3 +152,24 @@ def test_every_method_adds_up_to_the_bill(
         assert sum(shares.values()) == bill
         assert set(shares) == set(ids)
         assert all(v >= 0 for v in shares.values())
+
+
+def test_pooling_dividends_per_month_and_provider() -> None:
+    traffic = _two_member_traffic()
+    periods = {
+        ("2026-02", "cogent"): (["A", "B"], traffic * 2),
+        ("2026-01", "arelion"): (["A", "B"], traffic),
+        ("2026-01", "cogent"): (["A"], traffic[:1]),
+    }
+    result = pooling_dividends(periods)
+    assert list(result) == [("2026-01", "arelion"), ("2026-01", "cogent"), ("2026-02", "cogent")]
+    assert result[("2026-01", "arelion")].dividend_mbps == 5.0  # 8 + 7 - 10, as above
+    assert result[("2026-02", "cogent")].dividend_mbps == 10.0  # everything doubled
+    assert result[("2026-01", "cogent")].dividend_mbps == 0.0  # one member alone: nothing to pool
+    # the rule max(in95, out95): member A's outbound is its inbound x 3, so A bills on outbound
+    both = np.stack([traffic, traffic * np.array([[3.0], [0.5]])])
+    div = pooling_dividend(both, ["A", "B"])
+    # A: max(8, 24) = 24; B: max(7, 4.5) = 7; pool in: 10; pool out: 3A + 0.5B per interval:
+    # t0 30.5, t1 24.5, t2 7.5, t3 6.5, else 3.5 -> second highest 24.5 -> pool = max(10, 24.5)
+    assert div.member_p95_mbps == (24.0, 7.0)
+    assert div.pool_p95_mbps == 24.5
