@@ -302,7 +302,8 @@ def main() -> None:
             f"({rows:,} member transit rows, 3 contracts): {close_s:.1f} s wall, {close_cpu:.1f} CPU s; "
             f"re-run verified identical in {verify_s:.1f} s; {len(files):,} files, {size / 1e6:.0f} MB "
             f"(evidence {evidence / 1e6:.0f} MB); peak RSS {rss:.0f} MiB; synthetic serving file built in "
-            f"{build_s:.0f} s (CPython {platform.python_version()}; load {load} on 2 CPUs)"
+            f"{build_s:.0f} s (CPython {platform.python_version()}; load {load} on 2 CPUs"
+            f"{'; under cProfile' if args.profile else ''})"
         )
         print(line)
         if profiler:
