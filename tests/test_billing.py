@@ -42,6 +42,12 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(bill, list(args), catch_exceptions=True)
 
 
+@pytest.fixture(scope="module")
+def default_preview(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture month's preview with the default rules, shared by the tests that only read it."""
+    return preview(tmp_path_factory.mktemp("preview"))
+
+
 def preview(tmp: Path, *extra: str, **fixture: Any) -> Path:
     serving, config = write_fixture(tmp, **fixture)
     result = run(*args(tmp, serving, config), *extra)
@@ -57,8 +63,8 @@ def lines_by_key(doc: Path) -> dict[tuple[str, str, str], dict[str, str]]:
     return {(r["member_id"], r["kind"], r["reference"]): r for r in rows(doc / "bill-2026-02-lines.csv")}
 
 
-def test_every_line_of_the_month_by_hand(tmp_path: Path) -> None:
-    doc = preview(tmp_path)
+def test_every_line_of_the_month_by_hand(default_preview: Path) -> None:
+    doc = default_preview
     lines = lines_by_key(doc)
     expected = {
         # Alpha: one 10G port the whole month: 900.00 x 28/28
@@ -101,8 +107,8 @@ def test_every_line_of_the_month_by_hand(tmp_path: Path) -> None:
     assert sum(shares) == Decimal("191.11")
 
 
-def test_totals_vat_half_up_and_gross(tmp_path: Path) -> None:
-    doc = preview(tmp_path)
+def test_totals_vat_half_up_and_gross(default_preview: Path) -> None:
+    doc = default_preview
     totals = {r["member_id"]: (r["net"], r["vat"], r["gross"]) for r in rows(doc / "bill-2026-02-totals.csv")}
     assert totals == {
         # 900.00 + 95.56 = 995.56; x 0.23 = 228.9788 -> 228.98; 995.56 + 228.98
@@ -132,8 +138,9 @@ def test_oper_down_credited_only_when_asked(tmp_path: Path) -> None:
     assert policy["credited_outage_causes"] == ["unreachable", "oper_down"]
 
 
-def test_every_preview_file_says_preview_and_files_are_stable(tmp_path: Path) -> None:
-    doc = preview(tmp_path)
+def test_every_preview_file_says_preview_and_files_are_stable(default_preview: Path) -> None:
+    doc = default_preview
+    tmp_path = doc.parents[2]
     for path in doc.rglob("*.csv"):
         data = path.read_bytes()
         assert b"\r" not in data
@@ -180,8 +187,8 @@ def member_pack(doc: Path, member: str) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def test_member_evidence_reproduces_the_transit_95th(tmp_path: Path) -> None:
-    doc = preview(tmp_path)
+def test_member_evidence_reproduces_the_transit_95th(default_preview: Path) -> None:
+    doc = default_preview
     pack = member_pack(doc, "AS64502")
     samples = list(csv.DictReader(io.StringIO(pack["transit/samples.csv"].decode())))
     counted = [r for r in samples if r["source"] != "excluded"]
@@ -233,8 +240,8 @@ def test_member_evidence_reproduces_the_transit_95th(tmp_path: Path) -> None:
     assert beta["transit_95th"]["billed_direction"] == "out"
 
 
-def test_pool_evidence_reproduces_the_contract_bill(tmp_path: Path) -> None:
-    doc = preview(tmp_path)
+def test_pool_evidence_reproduces_the_contract_bill(default_preview: Path) -> None:
+    doc = default_preview
     with zipfile.ZipFile(doc / "evidence" / "pool.zip") as archive:
         samples = list(csv.DictReader(io.StringIO(archive.read("contracts/upstream-1/samples.csv").decode())))
         flags = list(
@@ -364,3 +371,30 @@ def test_missing_serving_file_names_it(tmp_path: Path) -> None:
     )
     assert isinstance(result.exception, BillingError)
     assert "nope.duckdb" in str(result.exception) and "peerpool build" in str(result.exception)
+
+
+def test_member_visibility_none_keeps_cooperative_totals_out_of_member_files(tmp_path: Path) -> None:
+    serving, config = write_fixture(tmp_path)
+    config.write_text(
+        config.read_text().replace('member_visibility = "totals"', 'member_visibility = "none"')
+    )
+    result = run(*args(tmp_path, serving, config))
+    assert result.exit_code == 0, result.output
+    doc = tmp_path / "out" / "2026-02" / "preview"
+    member = json.loads((doc / "members" / "AS64500.json").read_text())
+    assert "total" not in member["pool"] and "191.11" not in json.dumps(member)
+    pack = member_pack(doc, "AS64500")
+    summary = json.loads(pack["summary.json"])
+    share = next(line for line in summary["lines"] if line["kind"] == "transit_share")
+    assert "pool_total" not in share["detail"] and "pool_allocation" not in share["detail"]
+    assert "pool_evidence" not in summary
+    # the member's own figures stay: its 95th and its share
+    assert share["amount_net"] == "95.56" and summary["transit_95th"]["billed_mbps"] == "30.0000"
+
+
+def test_closing_a_month_that_has_not_ended_is_refused(tmp_path: Path) -> None:
+    serving, config = write_fixture(tmp_path)
+    result = run(*args(tmp_path, serving, config, "2099-01"), "--final")
+    assert isinstance(result.exception, BillingError)
+    assert "has not ended" in str(result.exception)
+    assert not (tmp_path / "out" / "2099-01" / "final").exists()

@@ -11,6 +11,7 @@ contracts and VAT. See docs/billing.md for every rule.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -108,6 +109,12 @@ def bill(
     document = _document(month_text, serving, config, credit_oper_down)
     month_dir = _out_dir(out, document.result.month.label)
     if final:
+        end = document.result.month.end_utc
+        if dt.datetime.now(dt.UTC) < end:
+            raise BillingError(
+                f"month {document.result.month.label} has not ended yet (it ends {end.isoformat()}); "
+                "a month is closed after its last day: write a preview now (without --final)"
+            )
         outcome = close_month(month_dir, document.complete("final"))
     else:
         outcome = write_preview(month_dir, document.complete("preview"))
