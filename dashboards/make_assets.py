@@ -429,6 +429,9 @@ class Chart:
     columns: tuple[str, ...] = ()  # raw table columns
     order_by: tuple[tuple[str, bool], ...] = ()  # raw table: (column, ascending)
     where: str = ""
+    # 5-minute marts grow by 105,120 rows a year per series: their charts show a recent window
+    time_range: str = "No filter"
+    series_limit: int = 0  # time series: only the N series largest by the first metric (0: all)
     row_limit: int = 1000
     description: str = ""
     width: int = 6
@@ -505,12 +508,13 @@ MEMBER_DASHBOARD = Dashboard(
             ),
             Chart(
                 "member_traffic_5min",
-                "My traffic, 5-minute (bit/s)",
+                "My traffic, last 7 days, 5-minute (bit/s)",
                 "fct_member_traffic_5min",
                 "line",
                 ("in_bps", "out_bps"),
                 x="interval_start",
                 width=8,
+                time_range="Last week",
             ),
         ),
         (
@@ -557,12 +561,13 @@ MEMBER_DASHBOARD = Dashboard(
         (
             Chart(
                 "member_transit_5min",
-                "My transit traffic, 5-minute (bit/s)",
+                "My transit traffic, last 7 days, 5-minute (bit/s)",
                 "fct_member_transit_usage_5min",
                 "line",
                 ("in_bps", "out_bps"),
                 x="interval_start",
                 width=8,
+                time_range="Last week",
             ),
             Chart(
                 "member_transit_monthly",
@@ -598,13 +603,15 @@ MEMBER_DASHBOARD = Dashboard(
         (
             Chart(
                 "member_port_utilisation",
-                "My port utilisation, 5-minute",
+                "My port utilisation, last 7 days, 5-minute",
                 "fct_port_traffic_5min",
                 "line",
                 ("in_utilisation", "out_utilisation"),
                 x="interval_start",
                 groupby=("port_id",),
                 width=8,
+                time_range="Last week",
+                series_limit=10,
             ),
             Chart(
                 "member_port_quality",
@@ -748,13 +755,15 @@ PURCHASING_DASHBOARD = Dashboard(
         (
             Chart(
                 "purchasing_usage_5min",
-                "Transit usage per contract, 5-minute (bit/s)",
+                "Transit usage per contract, last 7 days, 5-minute (bit/s)",
                 "fct_transit_usage_5min",
                 "line",
                 ("in_bps", "out_bps"),
                 x="interval_start",
                 groupby=("contract_id",),
                 width=12,
+                time_range="Last week",
+                series_limit=10,
             ),
         ),
         (
@@ -821,13 +830,14 @@ OPERATIONS_DASHBOARD = Dashboard(
         (
             Chart(
                 "ops_reconciliation",
-                "sFlow against counters (ratio, hourly)",
+                "sFlow against counters, last 30 days (hourly ratio)",
                 "fct_reconciliation_5min",
                 "line",
                 ("in_ratio", "out_ratio"),
                 x="interval_start",
                 grain="PT1H",
                 width=8,
+                time_range="Last month",
             ),
             Chart(
                 "ops_reconciliation_alarms",
@@ -843,7 +853,7 @@ OPERATIONS_DASHBOARD = Dashboard(
         (
             Chart(
                 "ops_sample_loss",
-                "Sample loss per agent (hourly)",
+                "Sample loss per agent, last 30 days (hourly)",
                 "fct_flow_loss_5min",
                 "line",
                 ("sample_loss",),
@@ -851,6 +861,8 @@ OPERATIONS_DASHBOARD = Dashboard(
                 grain="PT1H",
                 groupby=("exporter_address",),
                 width=8,
+                time_range="Last month",
+                series_limit=10,
             ),
             Chart(
                 "ops_silent_exporters",
@@ -1017,10 +1029,10 @@ def _where_filter(chart: Chart) -> list[dict[str, Any]]:
              "filterOptionName": f"filter_{chart.key}"}]  # fmt: skip
 
 
-def _time_filter(dataset: Dataset) -> list[dict[str, Any]]:
+def _time_filter(chart: Chart, dataset: Dataset) -> list[dict[str, Any]]:
     if dataset.main_dttm is None:
         return []
-    return [{"clause": "WHERE", "comparator": "No filter", "expressionType": "SIMPLE",
+    return [{"clause": "WHERE", "comparator": chart.time_range, "expressionType": "SIMPLE",
              "operator": "TEMPORAL_RANGE", "subject": dataset.main_dttm}]  # fmt: skip
 
 
@@ -1035,7 +1047,8 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
     common: dict[str, Any] = {
         "datasource": f"{dataset.uuid}__table",
         "viz_type": VIZ_TYPE[chart.viz],
-        "adhoc_filters": _time_filter(dataset) + _where_filter(chart),
+        "adhoc_filters": _time_filter(chart, dataset) + _where_filter(chart),
+        "time_range": chart.time_range,
         "extra_form_data": {},
         "dashboards": [],
     }
@@ -1047,7 +1060,8 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "metrics": list(chart.metrics),
                 "groupby": list(chart.groupby),
                 "row_limit": 50000,
-                "series_limit": 0,
+                "series_limit": chart.series_limit,
+                "series_limit_metric": chart.metrics[0] if chart.series_limit else None,
                 "order_desc": True,
                 "show_legend": True,
                 "legendType": "scroll",
@@ -1188,7 +1202,7 @@ def query_context(chart: Chart, dataset: Dataset, params: dict[str, Any]) -> dic
     reports and ``/api/v1/chart/{id}/data`` can run the chart without a browser)."""
     filters: list[dict[str, Any]] = []
     if dataset.main_dttm:
-        filters.append({"col": dataset.main_dttm, "op": "TEMPORAL_RANGE", "val": "No filter"})
+        filters.append({"col": dataset.main_dttm, "op": "TEMPORAL_RANGE", "val": chart.time_range})
     query: dict[str, Any] = {
         "filters": filters,
         "extras": {"having": "", "where": f"({chart.where})" if chart.where else ""},
@@ -1208,7 +1222,8 @@ def query_context(chart: Chart, dataset: Dataset, params: dict[str, Any]) -> dic
                 "orderby": [[chart.metrics[0], False]],
                 "row_limit": params.get("row_limit", 50000),
                 "series_columns": list(chart.groupby),
-                "series_limit": 0,
+                "series_limit": chart.series_limit,
+                "series_limit_metric": chart.metrics[0] if chart.series_limit else None,
                 "order_desc": True,
                 "time_offsets": [],
                 "post_processing": [

@@ -9,6 +9,7 @@ cookie and the CSRF token from ``/api/v1/security/csrf_token/`` for writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.cookiejar
 import json
 import os
@@ -55,7 +56,23 @@ def build_serving(root: Path, members: int = 5, days: int = 2) -> tuple[Path, Pa
     """Simulate an exchange and run it through the real pipeline; returns (exchange.toml, serving.duckdb)."""
     sim, lake, warehouse, asn = root / "sim", root / "lake", root / "warehouse", root / "ipasn.dat"
     peerpool = str(PEERPOOL)
-    run([peerpool, "simulate", "--members", str(members), "--days", str(days), "--out", str(sim)], "simulate")
+    # recent days: the 5-minute charts show the last week (Superset's relative ranges count from now)
+    start = (dt.date.today() - dt.timedelta(days=days + 1)).isoformat()
+    run(
+        [
+            peerpool,
+            "simulate",
+            "--members",
+            str(members),
+            "--days",
+            str(days),
+            "--start",
+            start,
+            "--out",
+            str(sim),
+        ],
+        "simulate",
+    )
     run([peerpool, "asn", "build", str(sim / "rib.mrt"), "--out", str(asn)], "asn build")
     config = sim / "exchange.toml"
     run(
@@ -221,9 +238,12 @@ class SupersetSite:
         self.proc = None
 
 
-def start_site(root: Path) -> SupersetSite:
-    """Build the serving file, set Superset up with ``peerpool dashboards setup``, serve it on a free port."""
-    config, serving = build_serving(root / "data")
+def start_site(root: Path, data: tuple[Path, Path] | None = None) -> SupersetSite:
+    """Set Superset up with ``peerpool dashboards setup`` and serve it on a free port.
+
+    ``data`` is (exchange.toml, serving.duckdb); without it, both are built through the pipeline.
+    """
+    config, serving = data or build_serving(root / "data")
     var = root / "var"
     admin_password = secrets.token_urlsafe(16)
     env = {

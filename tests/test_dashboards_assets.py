@@ -204,6 +204,23 @@ def test_temporal_axes_are_temporal_columns() -> None:
             assert column["is_dttm"], path
 
 
+def test_five_minute_charts_show_a_bounded_window() -> None:
+    """A year of a 5-minute mart is 105,120 points a series: such a chart must not ask for all of it."""
+    for path, chart in CHARTS.items():
+        dataset = DATASET_BY_UUID[chart["dataset_uuid"]]
+        params = chart["params"]
+        if dataset["table_name"].endswith("_5min") and params.get("x_axis") == "interval_start":
+            assert params["time_range"] in ("Last day", "Last week", "Last month"), path
+            (window,) = [f for f in params["adhoc_filters"] if f.get("operator") == "TEMPORAL_RANGE"]
+            assert window["comparator"] == params["time_range"], path
+            (query,) = json.loads(chart["query_context"])["queries"]
+            assert {"col": "interval_start", "op": "TEMPORAL_RANGE", "val": params["time_range"]} in query[
+                "filters"
+            ]
+            if params.get("groupby"):
+                assert 0 < params["series_limit"] <= 20, path
+
+
 # ---- datasets are marts --------------------------------------------------------------------------
 
 
