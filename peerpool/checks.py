@@ -155,3 +155,47 @@ def exporters_command(
     problems = check_exporters(lake, exporters, at, parse_duration(silent_after))
     problems += check_sample_loss(lake, at, parse_duration(loss_window), loss_threshold)
     _fail_if(problems, "exporter")
+
+
+def check_reconciliation(
+    lake: Path, config_path: Path, threshold: float, window: dt.timedelta
+) -> list[Problem]:
+    """sFlow against counters per member port: a window drifting beyond the threshold is a problem."""
+    from ingest.counters.reconcile import reconcile
+
+    result = reconcile(
+        lake, load_exchange(config_path), threshold=threshold, window_s=int(window.total_seconds())
+    )
+    problems = []
+    for row in result.alerts.sort(["port_id", "window_start"]).iter_rows(named=True):
+        ratio = row["ratio"]
+        shown = "sflow saw traffic, counters none" if ratio is None else f"sflow/counters = {ratio:.3f}"
+        problems.append(
+            Problem(
+                "reconciliation",
+                f"port {row['port_id']} {row['window_start']:%Y-%m-%d %H:%M}Z",
+                f"{shown} beyond ±{threshold:.0%}: check the sampling rate, sample loss, "
+                "egress sampling or the port's MAC addresses",
+            )
+        )
+    return problems
+
+
+@check.command("quality")
+@click.option("--lake", type=click.Path(path_type=Path), required=True, envvar="PEERPOOL_LAKE")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, envvar="PEERPOOL_CONFIG"
+)
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None, envvar="PEERPOOL_WAREHOUSE")
+@click.option("--threshold", default=0.10, show_default=True, help="allowed sFlow/counter drift")
+@click.option("--window", default="1h", show_default=True, help="reconciliation window")
+def quality_command(
+    lake: Path, config_path: Path, warehouse: Path | None, threshold: float, window: str
+) -> None:
+    """sFlow reconciles with counters; the serving file was published."""
+    problems = check_reconciliation(lake, config_path, threshold, parse_duration(window))
+    if warehouse is not None and not (warehouse / "serving.duckdb").exists():
+        problems.append(
+            Problem("serving", str(warehouse), "no serving.duckdb: 'peerpool build' did not publish")
+        )
+    _fail_if(problems, "quality")
