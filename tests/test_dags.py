@@ -19,6 +19,7 @@ EXPECTED_DAGS = {
     "peerpool_replay",
     "peerpool_models",
     "peerpool_reference",
+    "peerpool_billing",
 }
 
 
