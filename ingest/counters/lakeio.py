@@ -49,11 +49,14 @@ def replace_days(
     time_column: str,
     key: str,
     window: tuple[int, int],
+    order_by: tuple[str, ...] = (),
 ) -> list[Path]:
     """Store ``frame`` (rows inside ``window`` = [lo, hi) µs) as the day parts of ``table`` under ``key``.
 
     Rows of an existing part that fall outside the window are kept; rows inside it are
     replaced by ``frame``'s. A day inside the window left with no rows loses its part.
+    Each day is sorted by ``time_column`` then ``order_by`` (one day at a time: sorting a
+    month at once would double its memory).
     """
     lo, hi = window
     if hi <= lo:
@@ -66,13 +69,15 @@ def replace_days(
     last = utc_day(hi - 1)
     by_day = {d[0]: part for d, part in frame.partition_by("_day", as_dict=True).items()}
     while day <= last:
-        new = by_day.get(day, frame.clear()).drop("_day")
+        # categorical columns (compact in memory) become plain strings one day at a time
+        new = by_day.pop(day, frame.clear()).drop("_day").with_columns(pl.col(pl.Categorical).cast(pl.String))
         path = partition_dir(lake, table, day) / f"part-{key}.parquet"
         start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 1_000_000
         whole_day = lo <= start and start + 86_400_000_000 <= hi
         if path.exists() and not whole_day:
-            old = pl.read_parquet(path).filter((us < lo) | (us >= hi))
-            new = pl.concat([old.select(new.columns), new], how="vertical_relaxed").sort(time_column)
+            old = pl.read_parquet(path, hive_partitioning=False).filter((us < lo) | (us >= hi))
+            new = pl.concat([old.select(new.columns), new], how="vertical_relaxed")
+        new = new.sort(time_column, *order_by)
         if new.height:
             written.append(write_part(lake, table, new.to_arrow().cast(schema), day, key))
         elif path.exists():
