@@ -7,6 +7,7 @@ Time is counted in seconds from T = 2026-10-01 00:00:00 UTC; interval k covers
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -477,3 +478,41 @@ def test_quality_score_per_port_and_billing_month(tmp_path: Path) -> None:
     )
     assert row["score"] == pytest.approx(3 / 8940)
     assert quality(tmp_path, ex, "2026-11").to_dicts()[0]["intervals"] == 30 * 288
+
+
+def test_cli_clean_and_quality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The commands over the same series as test_failed_reads_gaps_and_gap_policy, with a real
+    exchange.toml (written by the configuration module's dump_exchange, read by its loader)."""
+    from decimal import Decimal
+
+    from peerpool.cli import main as peerpool_main
+    from peerpool.config.dump import dump_exchange
+    from peerpool.config.model import PortFee
+
+    ex = exchange(("p1", 1, 1000, 64))
+    ex = Exchange(
+        name=ex.name,
+        sites=ex.sites,
+        switches=(Switch("sw1", "S", "192.0.2.1", SnmpSettings(community_env="UNUSED", profile="default")),),
+        members=ex.members,
+        ports=ex.ports,
+        border_routers=(),
+        transit_contracts=(),
+        port_fees=(PortFee(1000, Decimal("300.00")),),
+    )
+    config = tmp_path / "exchange.toml"
+    config.write_text(dump_exchange(ex))
+    lake = tmp_path / "lake"
+    reads = [read(0, 1, 0, 0), read(300, 1, 3_000, 3_000), read(600, 1, ok=False), read(900, 1, 9_000, 9_000)]
+    reads += [read(1200, 1, 12_000, 12_000), read(2400, 1, 24_000, 24_000), read(2700, 1, 27_000, 27_000)]
+    store(lake, reads)
+    args = ["--lake", str(lake), "--config", str(config)]
+    peerpool_main(
+        ["counters", "clean", *args, "--start", "2026-10-01T00:00:00Z", "--end", "2026-10-01T00:50:00Z"]
+    )
+    out = capsys.readouterr().out
+    assert "00:00 to 2026-10-01 00:50 UTC: 7 reads, 10 port-intervals, 3 trusted, 5 gap, 2 failed-read" in out
+    assert column(rates(lake), "in_bytes") == [3000, None, None, 3000, None, None, None, None, 3000, None]
+    peerpool_main(["counters", "quality", *args, "--month", "2026-10", "--json"])
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["port_id"], row["intervals"], row["trusted"], row["missing"]) == ("sw1:p1", 8940, 3, 8930)

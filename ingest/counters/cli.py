@@ -215,12 +215,14 @@ def quality(lake: Path, config_path: Path, month: str, as_json: bool) -> None:
         click.echo(json.dumps(table.to_dicts(), indent=2))
         return
     click.echo(
-        f"{'port':<28} {'intervals':>9} {'trusted':>8} {'gap':>6} {'failed':>6} {'reset':>6} {'score':>7}"
+        f"{'port':<28} {'intervals':>9} {'trusted':>8} {'gap':>6} {'failed':>6} {'reset':>6} "
+        f"{'speed':>6} {'missing':>8} {'score':>8}"
     )
     for row in table.iter_rows(named=True):
         click.echo(
             f"{row['port_id']:<28} {row['intervals']:>9} {row['trusted']:>8} {row['gap']:>6} "
-            f"{row['failed_read']:>6} {row['reset']:>6} {row['score']:>7.2%}"
+            f"{row['failed_read']:>6} {row['reset']:>6} {row['over_speed']:>6} {row['missing']:>8} "
+            f"{row['score']:>8.2%}"
         )
 
 
