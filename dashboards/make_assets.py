@@ -1078,7 +1078,10 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
             }
         )
         if chart.viz == "line":
-            common.update({"seriesType": "line", "markerEnabled": False, "opacity": 0.2})
+            # dots on daily and monthly lines: a single month is a single point
+            common.update(
+                {"seriesType": "line", "markerEnabled": chart.grain in ("P1D", "P1M"), "opacity": 0.2}
+            )
         else:
             common.update({"orientation": "vertical", "stack": None})
     elif chart.viz == "big_number_trend":
