@@ -30,6 +30,9 @@ FEATURE_FLAGS = {
     "ROW_LEVEL_SECURITY": True,
     "DASHBOARD_RBAC": True,
     "ENABLE_TEMPLATE_PROCESSING": False,
+    # the default, stated: a subquery in a custom SQL metric, column or filter would read other
+    # tables (other members' rows) past the dataset's row-level security
+    "ALLOW_ADHOC_SUBQUERY": False,
 }
 
 # Nobody sees anything without logging in.

@@ -339,3 +339,68 @@ def test_render_fills_the_uri_in_values(tmp_path: Path) -> None:
 def test_render_without_the_uri_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(cli_dashboards.DashboardsError, match=r"peerpool_serving\.yaml.*PEERPOOL_SERVING_URI"):
         cli_dashboards.render_assets(tmp_path, {})
+
+
+# ---- the security spec handed to provision.py ------------------------------------------------------
+
+
+def _config(tmp_path: Path, visibility: str) -> Path:
+    text = (REPO / "examples" / "exchange.toml").read_text()
+    assert 'member_visibility = "totals"' in text
+    path = tmp_path / "exchange.toml"
+    path.write_text(text.replace('member_visibility = "totals"', f'member_visibility = "{visibility}"'))
+    return path
+
+
+def test_security_spec_users_roles_and_generated_passwords(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUPERSET_ADMIN_PASSWORD", raising=False)
+    var = tmp_path / "var"
+    spec = cli_dashboards.security_spec(_config(tmp_path, "totals"), var)
+    # examples/exchange.toml has the members AS64500 and AS64501
+    assert spec["members"] == [
+        {"id": "AS64500", "role": "member_AS64500"},
+        {"id": "AS64501", "role": "member_AS64501"},
+    ]
+    users = {u["username"]: u for u in spec["users"]}
+    assert set(users) == {"as64500", "as64501", "purchasing", "operator"}
+    assert users["as64500"]["roles"] == ["peerpool_viewer", "member_AS64500"]
+    assert users["purchasing"]["roles"] == ["peerpool_purchasing"]
+    passwords = [u["password"] for u in users.values()]
+    assert len(set(passwords)) == len(passwords) and all(len(p) >= 16 for p in passwords)
+    assert spec["admin_password"] is None, "no admin password unless one is given"
+    creds = var / "credentials.json"
+    assert creds.stat().st_mode & 0o777 == 0o600
+    assert json.loads(creds.read_text())["member_passwords"] == {n: u["password"] for n, u in users.items()}
+    again = cli_dashboards.security_spec(_config(tmp_path, "totals"), var)
+    assert again["users"] == spec["users"], "passwords are generated once and kept"
+    assert again["member_datasets"] == SECURITY["member_datasets"]
+
+
+def test_security_spec_shares_totals_only_when_the_configuration_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = dict(SECURITY, member_totals_datasets=["fct_transit_bill_monthly"])
+    security = tmp_path / "security.yaml"
+    security.write_text(yaml.safe_dump(rules))
+    monkeypatch.setattr(cli_dashboards, "SECURITY", security)
+    totals = cli_dashboards.security_spec(_config(tmp_path, "totals"), tmp_path / "a")
+    assert totals["shared_datasets_for_members"] == ["fct_transit_bill_monthly"]
+    none = cli_dashboards.security_spec(_config(tmp_path, "none"), tmp_path / "b")
+    assert none["shared_datasets_for_members"] == []
+
+
+def test_setup_refuses_without_a_secret_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "short")
+    with pytest.raises(cli_dashboards.DashboardsError, match="SUPERSET_SECRET_KEY"):
+        cli_dashboards.setup(tmp_path, REPO / "examples" / "exchange.toml", tmp_path / "serving.duckdb")
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "x" * 48)
+    monkeypatch.delenv("SUPERSET_ADMIN_PASSWORD", raising=False)
+    with pytest.raises(cli_dashboards.DashboardsError, match="SUPERSET_ADMIN_PASSWORD"):
+        cli_dashboards.setup(tmp_path, REPO / "examples" / "exchange.toml", tmp_path / "serving.duckdb")
+    monkeypatch.setenv("SUPERSET_ADMIN_PASSWORD", "y" * 20)
+    with pytest.raises(
+        cli_dashboards.DashboardsError, match=r"serving\.duckdb does not exist.*peerpool build"
+    ):
+        cli_dashboards.setup(tmp_path, REPO / "examples" / "exchange.toml", tmp_path / "serving.duckdb")
