@@ -199,3 +199,20 @@ def test_cli_lists_alerts_as_json_and_exits_zero(tmp_path: Path, capsys: pytest.
     text = capsys.readouterr().out
     assert "4 port-windows checked, 1 alert(s) (threshold ±20%)" in text  # p2's 15 % is now within
     assert "ALERT sw1:p4 2026-10-01 00:00Z: sflow/counter = 0.000" in text
+
+
+def test_cli_per_interval_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """4 ports x 12 intervals of the matrix hour: p1's two untrusted intervals are listed with
+    sFlow bytes and no counter bytes; p4's with counter bytes and 0 sFlow bytes."""
+    lake = tmp_path / "lake"
+    build_lake(lake)
+    config = tmp_path / "exchange.toml"
+    config.write_text(dump_exchange(exchange()))
+    peerpool_main(
+        ["counters", "reconcile", "--lake", str(lake), "--config", str(config), "--json", "--per-interval"]
+    )
+    rows = json.loads(capsys.readouterr().out)["intervals"]
+    assert len(rows) == 48
+    p1 = [r for r in rows if r["port_id"] == "sw1:p1"]
+    assert [r["counter_bytes"] for r in p1].count(None) == 2
+    assert {r["sflow_bytes"] for r in rows if r["port_id"] == "sw1:p4"} == {0}

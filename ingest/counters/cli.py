@@ -234,6 +234,7 @@ def quality(lake: Path, config_path: Path, month: str, as_json: bool) -> None:
 @click.option("--start", "--from", "start", help="From this time (ISO 8601).")
 @click.option("--end", "--to", "end", help="Until this time, excluded (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--per-interval", is_flag=True, help="Also print every port and interval compared.")
 def reconcile(
     lake: Path,
     config_path: Path,
@@ -242,6 +243,7 @@ def reconcile(
     start: str | None,
     end: str | None,
     as_json: bool,
+    per_interval: bool,
 ) -> None:
     """sFlow-estimated in-bytes against counter in-bytes per member port; lists alerts (exit code 0)."""
     from ingest.counters.reconcile import reconcile as compute
@@ -270,11 +272,23 @@ def reconcile(
                 for row in alerts.to_dicts()
             ],
         }
+        if per_interval:
+            payload["intervals"] = [
+                {**row, "interval_start": row["interval_start"].isoformat()}
+                for row in result.intervals.to_dicts()
+            ]
         click.echo(json.dumps(payload, indent=2))
         return
     click.echo(
         f"{result.windows.height} port-windows checked, {alerts.height} alert(s) (threshold ±{threshold:.0%})"
     )
+    if per_interval:
+        for row in result.intervals.iter_rows(named=True):
+            ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.3f}"
+            click.echo(
+                f"{row['port_id']} {row['interval_start']:%Y-%m-%d %H:%M}Z sflow {row['sflow_bytes']} "
+                f"counter {row['counter_bytes']} ratio {ratio}"
+            )
     for row in alerts.iter_rows(named=True):
         ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.3f}"
         click.echo(

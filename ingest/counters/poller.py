@@ -247,6 +247,9 @@ async def _poll_batch(
             return
         rows.extend(failed_row(target, p, _describe(exc, target, 1), started) for p in ports)
         return
+    except Exception as exc:  # one device's surprise must not lose the other devices' poll
+        rows.extend(failed_row(target, p, f"unexpected error: {exc!r}", started) for p in ports)
+        return
     state.answered = True
     midpoint = sent + (received - sent) // 2  # best estimate of when the agent read its counters
     rows.extend(port_row(target, p, answer, midpoint) for p in ports)
@@ -259,9 +262,9 @@ async def _worker(
     state: _DeviceState,
     rows: list[Row],
 ) -> None:
-    session = _session(target, creds)
     started = _now_us()
     try:
+        session = _session(target, creds)
         attempts = target.snmp.retries + 1
         for attempt in range(attempts):
             try:
@@ -270,7 +273,7 @@ async def _worker(
             except TimeoutError:
                 if attempt == attempts - 1:
                     raise
-    except (TimeoutError, SnmpError, OSError) as exc:
+    except (TimeoutError, SnmpError, OSError, ValueError) as exc:
         error = _describe(exc, target, target.snmp.retries + 1)
         if not state.answered:
             state.dead = error
