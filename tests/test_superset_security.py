@@ -277,6 +277,53 @@ def test_no_access_to_datasets_outside_the_member_role(
             assert status in (403, 404), table
 
 
+def test_saved_charts_run_for_members_only_on_their_rows(
+    clients: dict[str, Client], admin: Client, truth: Truth
+) -> None:
+    """The member dashboard's own charts (saved query contexts) give the member its rows; the other
+    dashboards' charts are neither listed nor runnable."""
+    by_slug = {
+        slug: admin.json("GET", f"/api/v1/dashboard/{slug}/charts")["result"]
+        for slug in ("member", "economics", "purchasing", "operations")
+    }
+    for member, client in clients.items():
+        listed = {
+            c["id"] for c in client.json("GET", "/api/v1/chart/?q=(page_size:100,columns:!(id))")["result"]
+        }
+        assert {c["id"] for c in by_slug["member"]} <= listed
+        for chart in by_slug["member"]:
+            status, body, _ = client.request("GET", f"/api/v1/chart/{chart['id']}/data/")
+            assert status == 200, (chart["slice_name"], body[:300])
+            for result in json.loads(body)["result"]:
+                for row in result["data"]:
+                    for column in ("member_id", "src_member_id", "dst_member_id"):
+                        assert (
+                            column not in row
+                            or row[column] == member
+                            or (
+                                column != "member_id"
+                                and member in (row["src_member_id"], row["dst_member_id"])
+                            )
+                        ), (chart["slice_name"], row)
+        for slug in ("economics", "purchasing", "operations"):
+            for chart in by_slug[slug]:
+                if chart["id"] in {c["id"] for c in by_slug["member"]}:
+                    continue
+                status, _, _ = client.request("GET", f"/api/v1/chart/{chart['id']}/data/")
+                assert status in (403, 404), (slug, chart["slice_name"], status)
+    top_peers = next(c for c in by_slug["member"] if c["slice_name"].startswith("My top peers"))
+    member = next(iter(clients))
+    status, body, _ = clients[member].request("GET", f"/api/v1/chart/{top_peers['id']}/data/")
+    pairs = json.loads(body)["result"][0]["data"]
+    expected = truth.con.execute(
+        "select count(*) from (select distinct src_member_id, dst_member_id "
+        "from main.fct_member_pair_traffic_daily "
+        "where (src_member_id = ? or dst_member_id = ?) and src_member_id <> dst_member_id)",
+        [member, member],
+    ).fetchone()
+    assert expected is not None and len(pairs) == min(expected[0], 25)
+
+
 def test_validate_expression_and_column_values_are_closed(
     clients: dict[str, Client], dataset_ids: dict[str, int]
 ) -> None:
