@@ -1,5 +1,11 @@
-"""sFlow version 5 decoder (pure: bytes in, samples out). See ``ingest.sflow.decode``."""
+"""sFlow version 5 decoder (pure: bytes in, samples out). See ``ingest.sflow.decode``.
 
+``decode_datagram`` here is the C decoder (``ingest.sflow.fast``) when it is built and not switched off
+with ``PEERPOOL_SFLOW_PURE=1``, else the pure-Python reference ``ingest.sflow.decode.decode_datagram``;
+both give the same results.
+"""
+
+from ingest.sflow import fast
 from ingest.sflow.decode import (
     CounterSample,
     EthernetCounters,
@@ -7,7 +13,11 @@ from ingest.sflow.decode import (
     GenericInterfaceCounters,
     SflowDatagram,
     SflowDecodeError,
-    decode_datagram,
+)
+from ingest.sflow.decode import decode_datagram as decode_datagram_py
+
+decode_datagram = (
+    fast.decode_datagram_c if fast.decode_datagram_c is not None and fast.enabled() else decode_datagram_py
 )
 
 __all__ = [
@@ -18,4 +28,5 @@ __all__ = [
     "SflowDatagram",
     "SflowDecodeError",
     "decode_datagram",
+    "decode_datagram_py",
 ]
