@@ -16,6 +16,7 @@ Steps (each skipped when its result is already there, so a second run is quick a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -184,41 +186,59 @@ def airflow_json(env: dict[str, str], *args: str) -> Any:
     return []
 
 
-def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 3600) -> None:
-    """Backfill peerpool_replay over the simulated days, then wait for it and for peerpool_models."""
-    import datetime as dt
+def utc_days(first_day: str, days: int, timezone: str = "Europe/Warsaw") -> tuple[dt.date, dt.date]:
+    """The UTC days (first, last) that the simulated local calendar days touch."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(dt.date.fromisoformat(first_day), dt.time(), zone)
+    end = dt.datetime.combine(dt.date.fromisoformat(first_day) + dt.timedelta(days=days), dt.time(), zone)
+    return start.astimezone(dt.UTC).date(), (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date()
 
+
+def backfill_dag(env: dict[str, str], dag_id: str, first: dt.date, last: dt.date, deadline: float) -> None:
+    """Backfill ``dag_id`` over [first, last] (logical dates) unless done; wait with a progress bar."""
     airflow = str(VENVS / "airflow" / "bin" / "airflow")
-    start = dt.date.fromisoformat(first_day)
-    end = start + dt.timedelta(days=days)
-    wait_for_dag(env, "peerpool_replay", 120)
-    runs = airflow_json(env, "dags", "list-runs", "peerpool_replay")
-    done = [r for r in runs if r.get("state") == "success"]
-    if len(done) >= days:
-        say(f"the simulated {days} days were already processed through peerpool_replay")
+    wanted = (last - first).days + 1
+    wait_for_dag(env, dag_id, 120)
+
+    def successes() -> int:
+        runs = airflow_json(env, "dags", "list-runs", dag_id)
+        failed = [r for r in runs if r.get("state") == "failed"]
+        if failed:
+            run_id = failed[0].get("run_id")
+            raise DemoError(f"{dag_id} run {run_id} failed: see its log at http://127.0.0.1:8080")
+        return sum(1 for r in runs if r.get("state") == "success" and r.get("run_type") == "backfill")
+
+    if successes() >= wanted:
+        say(f"{dag_id}: the {wanted} backfill run(s) already succeeded")
         return
-    say(f"backfilling peerpool_replay over {start} .. {end} (one run per day), then peerpool_models")
+    say(f"backfilling {dag_id} over {first} .. {last} ({wanted} run(s))")
     run(
-        [airflow, "backfill", "create", "--dag-id", "peerpool_replay", "--from-date", start.isoformat(),
-         "--to-date", (end - dt.timedelta(days=1)).isoformat(), "--max-active-runs", "1"],
-        "airflow backfill create", env,
+        [airflow, "backfill", "create", "--dag-id", dag_id, "--from-date", first.isoformat(),
+         "--to-date", last.isoformat(), "--max-active-runs", "1", "--reprocess-behavior", "none"],
+        f"airflow backfill create {dag_id}", env,
     )  # fmt: skip
-    deadline = time.monotonic() + timeout_s
-    with click.progressbar(length=days, label="replay runs", file=sys.stderr) as bar:
+    with click.progressbar(length=wanted, label=f"{dag_id} runs", file=sys.stderr) as bar:
         finished = 0
         while time.monotonic() < deadline:
-            runs = airflow_json(env, "dags", "list-runs", "peerpool_replay")
-            failed = [r for r in runs if r.get("state") == "failed"]
-            if failed:
-                run_id = failed[0].get("run_id")
-                raise DemoError(f"peerpool_replay run {run_id} failed: see its log at http://127.0.0.1:8080")
-            now = sum(1 for r in runs if r.get("state") == "success")
+            now = successes()
             bar.update(now - finished)
             finished = now
-            if finished >= days:
-                break
+            if finished >= wanted:
+                return
             time.sleep(5)
+    raise DemoError(f"{dag_id} backfill did not finish in time; see http://127.0.0.1:8080")
+
+
+def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 5400) -> None:
+    """The simulated month through the DAGs: replay per UTC day, models (assets), billing close."""
+    deadline = time.monotonic() + timeout_s
+    first, last = utc_days(first_day, days)
+    backfill_dag(env, "peerpool_replay", first, last, deadline)
     wait_for_models(env, deadline)
+    # the billing run of the last local day ends on the 1st: it previews and closes the month
+    month_end = dt.date.fromisoformat(first_day) + dt.timedelta(days=days - 1)
+    if (month_end + dt.timedelta(days=1)).day == 1:
+        backfill_dag(env, "peerpool_billing", month_end, month_end, deadline)
 
 
 def wait_for_dag(env: dict[str, str], dag_id: str, timeout_s: float) -> None:
@@ -232,18 +252,27 @@ def wait_for_dag(env: dict[str, str], dag_id: str, timeout_s: float) -> None:
 
 
 def wait_for_models(env: dict[str, str], deadline: float) -> None:
+    """Wait until the asset-triggered model runs have consumed every replay and published.
+
+    The scheduler creates a models run a few seconds after the last asset event, so "done" is:
+    a models run that ended after the last replay run ended succeeded, and none is queued or
+    running for three polls in a row.
+    """
     say("waiting for peerpool_models (triggered by the ingest assets) to publish the serving file")
+    replays = airflow_json(env, "dags", "list-runs", "peerpool_replay")
+    last_replay = max((r.get("end_date") or "" for r in replays), default="")
+    quiet = 0
     while time.monotonic() < deadline:
         runs = airflow_json(env, "dags", "list-runs", "peerpool_models")
-        states = [r.get("state") for r in runs]
-        if states and all(s in ("success", "failed") for s in states):
-            if "failed" in states[:1]:
-                raise DemoError(
-                    "the latest peerpool_models run failed: open http://127.0.0.1:8080 for its log"
-                )
+        busy = any(r.get("state") in ("queued", "running") for r in runs)
+        after = [r for r in runs if (r.get("end_date") or "") > last_replay]
+        if any(r.get("state") == "failed" for r in after):
+            raise DemoError("a peerpool_models run failed: open http://127.0.0.1:8080 for its log")
+        quiet = quiet + 1 if not busy and any(r.get("state") == "success" for r in after) else 0
+        if quiet >= 3:
             return
-        time.sleep(5)
-    raise DemoError("peerpool_models did not finish in time")
+        time.sleep(10)
+    raise DemoError("peerpool_models did not finish in time; see http://127.0.0.1:8080")
 
 
 def start_collector(var: Path, env: dict[str, str]) -> None:
@@ -283,7 +312,12 @@ def start_superset(var: Path, env: dict[str, str], creds: dict[str, Any]) -> Non
 @click.option("--members", default=30, show_default=True, help="members of the simulated exchange")
 @click.option("--days", default=31, show_default=True, help="days simulated")
 @click.option("--seed", default=1, show_default=True)
-@click.option("--start", default="2026-10-01", show_default=True, help="first simulated day (UTC)")
+@click.option(
+    "--start",
+    default="2026-10-01",
+    show_default=True,
+    help="first simulated day (local midnight, Europe/Warsaw)",
+)
 @click.option(
     "--var",
     type=click.Path(path_type=Path),
