@@ -516,3 +516,33 @@ def test_cli_clean_and_quality(tmp_path: Path, capsys: pytest.CaptureFixture[str
     peerpool_main(["counters", "quality", *args, "--month", "2026-10", "--json"])
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["port_id"], row["intervals"], row["trusted"], row["missing"]) == ("sw1:p1", 8940, 3, 8930)
+
+
+def test_outage_crossing_midnight_gets_its_end_from_the_next_days_run(tmp_path: Path) -> None:
+    """p1 polled every 5 min: up at 23:40 and 23:45, down(2) 23:50 .. 00:05, up from 00:10.
+
+    The run for the evening sees the outage from 23:45 (last up read) still going on. The
+    run for the next day (start 00:00) reads a week back, finds the same outage ending at
+    00:10 (first up read) and rewrites the evening's day file: 23:45 -> 00:10, 1,500 s.
+    """
+    ex = exchange(("p1", 1, 1000, 64))
+    minutes = [23 * 60 + 40 + 5 * i for i in range(9)]  # 23:40 .. 00:20 (minutes after T)
+    status = [1, 1, 2, 2, 2, 2, 1, 1, 1]
+    reads = [read(m * 60, 1, m, m, oper=s) for m, s in zip(minutes, status, strict=True)]
+    store(tmp_path, reads[:4], key="evening")  # up to 23:55
+    hygiene.run(tmp_path, ex, start=at(23 * 3600 + 30 * 60), end=at(86_400))
+    (first,) = outages(tmp_path)
+    assert (first["start_at"], first["end_at"], first["duration_s"]) == (at(23 * 3600 + 45 * 60), None, None)
+    store(tmp_path, reads[4:], key="night")
+    stats = hygiene.run(tmp_path, ex, start=at(86_400), end=at(86_400 + 30 * 60))
+    (second,) = outages(tmp_path)  # one outage, in the evening's file, now with its end
+    assert (second["cause"], second["start_at"], second["end_at"], second["duration_s"]) == (
+        "oper_down",
+        at(23 * 3600 + 45 * 60),
+        at(86_400 + 10 * 60),
+        1500,
+    )
+    assert stats.outages == 1
+    assert [p.parent.name for p in (tmp_path / "port_outages").glob("date=*/*.parquet")] == [
+        "date=2026-10-01"
+    ]

@@ -163,38 +163,64 @@ def status_reads(raw: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
     return raw.join(ids, on=keys, how="inner", nulls_equal=True).select(READ_COLUMNS)
 
 
-def refresh(lake: Path, exchange: Exchange, since: dt.datetime | None = None) -> tuple[int, list[Path]]:
-    """Recompute outages from every stored read and rewrite the days that have reads (from ``since``'s day).
+LOOKBACK = dt.timedelta(days=7)
 
-    Outages are computed from the whole raw history (only the few status columns are read),
-    so an outage that began before ``since`` still gets its true start. Days without raw
-    reads (past the raw retention) keep what was stored for them. Returns (outages found in
-    the rewritten days, parts written).
+
+def _day_start_us(day: dt.date) -> int:
+    return to_us(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+
+
+def refresh(
+    lake: Path, exchange: Exchange, since: dt.datetime | None = None, lookback: dt.timedelta = LOOKBACK
+) -> tuple[int, list[Path]]:
+    """Recompute outages and rewrite the days they start on; returns (outages in those days, parts).
+
+    Without ``since`` every stored read is used and every day that has reads is rewritten.
+    With ``since``, reads from ``lookback`` (7 days) before it are used, and rewritten are
+    the days from ``since``'s day to the last read, plus the earlier start days (after the
+    lookback horizon) of outages still going on at ``since``, so an outage that began
+    yesterday gets its end when it ends today. Days without raw reads (past the raw
+    retention) keep what was stored for them. Only the few status columns are read.
     """
-    raw = (
-        scan(lake, "port_counters")
-        .select(
-            pl.col("polled_at").dt.epoch("us").alias("t"),
-            "source",
-            "device_id",
-            "ifindex",
-            "port_id",
-            "ok",
-            "if_oper_status",
-        )
-        .collect()
+    frame = scan(lake, "port_counters").select(
+        pl.col("polled_at").dt.epoch("us").alias("t"),
+        pl.col("source").cast(pl.Categorical),
+        pl.col("device_id").cast(pl.Categorical),
+        "ifindex",
+        pl.col("port_id").cast(pl.Categorical),
+        "ok",
+        "if_oper_status",
     )
+    horizon = None if since is None else since.astimezone(dt.UTC) - lookback
+    if horizon is not None:
+        frame = frame.filter(pl.col("t") >= to_us(horizon))
+    raw = frame.collect().with_columns(pl.col("source", "device_id", "port_id").cast(pl.String))
     if raw.height == 0:
         return 0, []
     catalog = port_catalog(exchange)
     found = outages(status_reads(raw, catalog), catalog)
     first_day = utc_day(int(raw["t"].min()))  # type: ignore[arg-type]
-    if since is not None:
-        first_day = max(first_day, since.astimezone(dt.UTC).date())
     last_day = utc_day(int(raw["t"].max()))  # type: ignore[arg-type]
-    lo = to_us(dt.datetime(first_day.year, first_day.month, first_day.day, tzinfo=dt.UTC))
-    hi = to_us(dt.datetime(last_day.year, last_day.month, last_day.day, tzinfo=dt.UTC)) + 86_400_000_000
-    start_us = pl.col("start_at").dt.epoch("us")
-    kept = found.filter((start_us >= lo) & (start_us < hi))
-    parts = replace_days(lake, TABLE, kept, time_column="start_at", key=PART_KEY, window=(lo, hi))
+    days: set[dt.date] = set()
+    start_day = pl.col("start_at").dt.date()
+    if since is not None and horizon is not None:
+        since_us = to_us(since)
+        first_day = max(first_day, since.astimezone(dt.UTC).date())
+        still_open = found.filter(
+            (pl.col("start_at").dt.epoch("us") < since_us)
+            & (pl.col("end_at").is_null() | (pl.col("end_at").dt.epoch("us") >= since_us))
+            & (start_day > horizon.date())
+        )
+        days |= set(still_open.select(start_day.unique()).to_series().to_list())
+    day = first_day
+    while day <= last_day:
+        days.add(day)
+        day += dt.timedelta(days=1)
+    kept = found.filter(start_day.is_in(sorted(days)))
+    parts: list[Path] = []
+    for one in sorted(days):
+        lo = _day_start_us(one)
+        parts += replace_days(
+            lake, TABLE, kept, time_column="start_at", key=PART_KEY, window=(lo, lo + 86_400_000_000)
+        )
     return kept.height, parts
