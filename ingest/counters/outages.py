@@ -178,7 +178,7 @@ def refresh(
     Without ``since`` every stored read is used and every day that has reads is rewritten.
     With ``since``, reads from ``lookback`` (7 days) before it are used, and rewritten are
     the days from ``since``'s day to the last read, plus the earlier start days (after the
-    lookback horizon) of outages still going on at ``since``, so an outage that began
+    lookback horizon, with a day to spare) of outages still going on at ``since``, so one that began
     yesterday gets its end when it ends today. Days without raw reads (past the raw
     retention) keep what was stored for them. Only the few status columns are read.
     """
@@ -209,7 +209,8 @@ def refresh(
         still_open = found.filter(
             (pl.col("start_at").dt.epoch("us") < since_us)
             & (pl.col("end_at").is_null() | (pl.col("end_at").dt.epoch("us") >= since_us))
-            & (start_day > horizon.date())
+            # a full day after the horizon: the read before the outage's first one is surely loaded
+            & (start_day > horizon.date() + dt.timedelta(days=1))
         )
         days |= set(still_open.select(start_day.unique()).to_series().to_list())
     day = first_day
