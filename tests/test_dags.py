@@ -20,6 +20,7 @@ EXPECTED_DAGS = {
     "peerpool_models",
     "peerpool_reference",
     "peerpool_billing",
+    "peerpool_tender",
 }
 
 
