@@ -25,6 +25,7 @@ the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,7 @@ class LossTracker:
         self._measurable: dict[RowKey, list[bool]] = {}
         self._before: dict[str, list[Any] | None] = {}
         self._shadow: dict[str, Stream | None] = {}
+        self._sflow_names: dict[tuple[str, int], tuple[str, str]] = {}  # (agent, sub agent) -> stream keys
         self.events = LossEvents()
 
     # --- per file -------------------------------------------------------------------------
@@ -300,6 +302,103 @@ class LossTracker:
                 stream.last_ns = received_ns
             else:
                 self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
+
+    def sflow_datagram_runs(
+        self,
+        received_ns: int,
+        agent: str,
+        sub_agent: int,
+        sequence: int,
+        uptime_ms: int,
+        runs: Sequence[tuple[int, int, int, int]],
+    ) -> None:
+        """``sflow_datagram`` with the flow samples given as runs (source id type, source id index,
+        first sequence, count): ``count`` samples of one source numbered ``first``, ``first + 1``, ...
+        (what the C decoder hands over, usually one run per datagram).
+
+        The result is exactly that of ``sflow_datagram`` on the samples one by one. Shortcuts, each
+        taken only where the general code would do the same: an existing row of this stream is
+        counted without ``_row`` (sFlow rows are created fully measurable, so nothing changes there);
+        a datagram sequence that is the next one in order, with the agent's uptime not going back,
+        only advances the head (what ``_observe`` does for it); the first sample of a run takes the
+        per-sample path, and when it leaves the stream's head on it (the usual case) the rest of the
+        run, each of which would take the cheap in-order step, is done at once; anything else walks
+        the rest of the run sample by sample.
+        """
+        n_samples = 0
+        for run in runs:
+            n_samples += run[3]
+        row_key = (received_ns - received_ns % self.interval_ns, "sflow5", agent, sub_agent)
+        row = self._row_index.get(row_key)
+        if row is None:
+            row = self._row(received_ns, "sflow5", agent, sub_agent, (True, True, True))
+        counts = self.rows[row_key]
+        counts[DG_RECEIVED] += 1
+        counts[S_RECEIVED] += n_samples
+        names = self._sflow_names.get((agent, sub_agent))
+        if names is None:
+            base = f"sflow5|{agent}|{sub_agent}"
+            names = self._sflow_names[(agent, sub_agent)] = (base, base + "|d")
+        base, datagram_key = names
+        streams = self.streams
+        before = self._before
+        stream = streams.get(datagram_key)
+        if (
+            stream is not None
+            and stream.head is not None
+            and datagram_key in before
+            and stream.span == 1
+            and stream.mode != "inclusive"
+            and sequence == (stream.head + 1) % MOD
+            and (stream.uptime_ms is None or uptime_ms + UPTIME_SLACK_MS >= stream.uptime_ms)
+        ):
+            stream.head = sequence
+            stream.uptime_ms = uptime_ms
+            stream.last_ns = received_ns
+        else:
+            self._observe(
+                self._stream(datagram_key, "datagrams"), sequence, 1, uptime_ms, received_ns, row, DG_MISSING
+            )
+        current: tuple[int, int] | None = None
+        stream = None
+        for source_type, source_index, first, count in runs:
+            seq = first
+            done = False
+            if current != (source_type, source_index):
+                current = (source_type, source_index)
+                key = f"{base}|s{source_type}:{source_index}"
+                stream = streams.get(key)
+                if stream is None or key not in before or stream.head is None:
+                    stream = self._stream(key, "samples")
+                    self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
+                    done = True
+                elif stream.uptime_ms is not None and uptime_ms + UPTIME_SLACK_MS < stream.uptime_ms:
+                    self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
+                    done = True
+            assert stream is not None and stream.head is not None
+            if not done:
+                if seq == (stream.head + 1) % MOD:
+                    stream.head = seq
+                    stream.uptime_ms = uptime_ms
+                    stream.last_ns = received_ns
+                else:
+                    self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
+            if count == 1:
+                continue
+            if stream.head == first:  # every further sample of the run is the next in order
+                stream.head = (first + count - 1) % MOD
+                stream.uptime_ms = uptime_ms
+                stream.last_ns = received_ns
+                continue
+            for k in range(1, count):
+                seq = (first + k) % MOD
+                assert stream.head is not None
+                if seq == (stream.head + 1) % MOD:
+                    stream.head = seq
+                    stream.uptime_ms = uptime_ms
+                    stream.last_ns = received_ns
+                else:
+                    self._observe(stream, seq, 1, uptime_ms, received_ns, row, S_MISSING)
 
     def ipfix_message(
         self, received_ns: int, exporter: str, domain: int, sequence: int, records: int | None

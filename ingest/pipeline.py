@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -47,11 +47,15 @@ from ingest.loss import LossTracker
 from ingest.matrix import MatrixAggregator
 from ingest.netflow import NetflowDecodeError, NetflowDecoder, TemplateCache
 from ingest.pcap import PcapStats, read_udp_datagrams
+from ingest.sflow import fast
 from ingest.sflow.decode import CounterSample, FlowSample, SflowDatagram, SflowDecodeError, decode_datagram
 from ingest.state import LakeState, LedgerEntry, sha256_file
 from peerpool import lake as lk
 from peerpool.config.model import Exchange
 from peerpool.errors import DecodeError, InputError, LakeError
+
+if TYPE_CHECKING:
+    from ingest.sflow._fastsflow import FlowBatch
 
 SFLOW_PORTS = frozenset({6343, 16343})
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
@@ -213,15 +217,44 @@ class FileSummary:
 
 class _FlowsBuffer:
     """Flow rows of one file: sFlow samples kept as decoded tuples, NetFlow rows as dicts,
-    turned into enriched Arrow chunks every ``FLOWS_CHUNK`` rows."""
+    turned into enriched Arrow chunks every ``FLOWS_CHUNK`` rows.
 
-    def __init__(self, enricher: Enricher, source_file: str) -> None:
+    With the C decoder (``batch`` given) the sFlow samples are instead decoded straight into the
+    batch's array of records; each flush turns them into the same Arrow chunk column by column and
+    aggregates the exchange switches' samples into ``matrix`` (``MatrixAggregator.add_columns``),
+    which the pure path does per datagram. Chunk boundaries are the same on both paths, so the
+    rows come out in the same order."""
+
+    def __init__(
+        self,
+        enricher: Enricher,
+        source_file: str,
+        batch: FlowBatch | None = None,
+        matrix: MatrixAggregator | None = None,
+    ) -> None:
         self.enricher = enricher
         self.source_file = source_file
         self.samples: list[FlowSample] = []
         self.sample_ctx: list[tuple[int, int, str, int]] = []  # (count, received_ns, agent, sub agent)
         self.records: list[dict[str, object]] = []
         self.chunks: list[pa.Table] = []
+        self.batch = batch
+        self.matrix = matrix
+        # per datagram with samples in the batch: (count, received_ns, agent code, sub agent, exchange)
+        self.batch_ctx: list[tuple[int, int, int, int, bool]] = []
+        self.agent_codes: dict[str, int] = {}
+        self.agents: list[str] = []
+
+    def add_batched(self, count: int, received_ns: int, agent: str, sub_agent: int, exchange: bool) -> None:
+        """The last ``count`` samples of the batch came from one datagram of ``agent``."""
+        code = self.agent_codes.get(agent)
+        if code is None:
+            code = self.agent_codes[agent] = len(self.agents)
+            self.agents.append(agent)
+        self.batch_ctx.append((count, received_ns, code, sub_agent, exchange))
+        assert self.batch is not None
+        if len(self.batch) >= FLOWS_CHUNK:
+            self._flush()
 
     def add_sflow(self, received_ns: int, agent: str, sub_agent: int, samples: list[FlowSample]) -> None:
         self.samples.extend(samples)
@@ -234,6 +267,10 @@ class _FlowsBuffer:
         if len(self.records) >= FLOWS_CHUNK:
             self._flush()
 
+    def flush(self) -> None:
+        """Turn everything held into chunks (and, batched, into the matrix)."""
+        self._flush()
+
     def table(self) -> pa.Table | None:
         self._flush()
         if not self.chunks:
@@ -244,6 +281,10 @@ class _FlowsBuffer:
         if self.samples:
             self.chunks.append(self._enrich(self._sflow_table()))
             self.samples, self.sample_ctx = [], []
+        if self.batch is not None and len(self.batch):
+            self.chunks.append(self._batch_chunk())
+            self.batch.clear()
+            self.batch_ctx = []
         if self.records:
             self.chunks.append(self._enrich(self._records_table()))
             self.records = []
@@ -297,6 +338,84 @@ class _FlowsBuffer:
             }
         )
 
+    def _batch_chunk(self) -> pa.Table:
+        """The batch as an enriched flows chunk, and its exchange samples into the matrix."""
+        batch = self.batch
+        assert batch is not None
+        ctx = self.batch_ctx
+        m = len(ctx)
+        counts = np.fromiter((c[0] for c in ctx), dtype=np.int64, count=m)
+        received = np.repeat(np.fromiter((c[1] for c in ctx), dtype=np.int64, count=m), counts)
+        agent_codes = np.repeat(np.fromiter((c[2] for c in ctx), dtype=np.int64, count=m), counts)
+        keys = fast.key_arrays(batch)
+        if self.matrix is not None:
+            exchange = np.repeat(np.fromiter((c[4] for c in ctx), dtype=np.bool_, count=m), counts)
+            aggregate_batch(self.matrix, keys, received, agent_codes, self.agents, exchange)
+        columns = fast.lake_arrays(batch)
+        if columns is None:
+            # a value the lake cannot hold: the pure path raises there; take it, to fail as it does
+            self.samples = batch.samples()  # type: ignore[assignment]
+            self.sample_ctx = [(c[0], c[1], self.agents[c[2]], c[3]) for c in ctx]
+            table = self._enrich(self._sflow_table())
+            self.samples, self.sample_ctx = [], []
+            return table
+        n = len(batch)
+        subs = np.repeat(np.fromiter((c[3] for c in ctx), dtype=np.int64, count=m), counts)
+        rate = columns["sampling_rate"]
+        nulls_ts = pa.nulls(n, lk.TS)
+        table = pa.table(
+            {
+                "received_at": pa.array(received // 1000, type=lk.TS),
+                "flow_protocol": pa.repeat(pa.scalar("sflow5", pa.string()), n),
+                "exporter_address": pa.array(self.agents, pa.string()).take(pa.array(agent_codes)),
+                "observation_domain": pa.array(subs, pa.int64()),
+                "sequence_number": columns["sequence_number"],
+                "sampling_rate": rate,
+                "sample_pool": columns["sample_pool"],
+                "drops": columns["drops"],
+                "input_ifindex": columns["input_ifindex"],
+                "output_ifindex": columns["output_ifindex"],
+                "src_mac": fast.text_array(batch, "src_mac"),
+                "dst_mac": fast.text_array(batch, "dst_mac"),
+                "vlan": columns["vlan"],
+                "ethertype": columns["ethertype"],
+                "ip_version": columns["ip_version"],
+                "src_ip": fast.text_array(batch, "src_ip"),
+                "dst_ip": fast.text_array(batch, "dst_ip"),
+                "ip_protocol": columns["ip_protocol"],
+                "src_port": columns["src_port"],
+                "dst_port": columns["dst_port"],
+                "bytes": columns["bytes"],
+                "packets": pa.array(np.ones(n, dtype=np.int64)),
+                "estimated_bytes": columns["estimated_bytes"],
+                "estimated_packets": rate,
+                "flow_start": nulls_ts,
+                "flow_end": nulls_ts,
+            }
+        )
+        lake_vlan = np.where(keys["vlan"] <= 4095, keys["vlan"], -1)  # the lake's vlan, -1 = None
+        return self._finish(table, self._member_columns_numeric(keys, lake_vlan))
+
+    def _member_columns_numeric(self, keys: dict[str, np.ndarray], vlan: np.ndarray) -> dict[str, pa.Array]:
+        """Members and ports by (MAC, lake VLAN) as integers, looked up once per distinct pair:
+        the same lookups ``_enrich`` makes from the text (port_for_mac(mac or None, vlan or None))."""
+        columns: dict[str, pa.Array] = {}
+        for side in ("src", "dst"):
+            mac = keys[f"{side}_mac"]
+            key = mac * 8192 + (vlan + 1)  # MAC (48 bits, -1 = None) and VLAN + 1 (0..4096) in one int64
+            distinct, inverse = np.unique(key, return_inverse=True)
+            members, ports = [], []
+            for value in distinct.tolist():
+                mac_value, vlan_value = divmod(value, 8192)
+                mac_text = None if mac_value < 0 else mac_value.to_bytes(6, "big").hex(":")
+                port = self.enricher.port_for_mac(mac_text, vlan_value - 1 if vlan_value else None)
+                members.append(port.member if port is not None else None)
+                ports.append(port.id if port is not None else None)
+            indices = pa.array(inverse.reshape(-1))
+            columns[f"{side}_member_id"] = pa.array(members, pa.string()).take(indices)
+            columns[f"{side}_port_id"] = pa.array(ports, pa.string()).take(indices)
+        return columns
+
     def _records_table(self) -> pa.Table:
         """NetFlow / IPFIX row dicts -> Arrow; times arrive as ns integers and become us timestamps."""
         table = pa.Table.from_pylist(self.records, schema=_RECORDS_SCHEMA)
@@ -307,7 +426,6 @@ class _FlowsBuffer:
 
     def _enrich(self, table: pa.Table) -> pa.Table:
         """Members, ports and origin ASes, looked up once per distinct value (dictionary encoding)."""
-        n = table.num_rows
         vlan_text = pc.fill_null(pc.cast(table.column("vlan"), pa.string()), "")
         columns: dict[str, pa.Array] = {}
         for side in ("src", "dst"):
@@ -324,6 +442,11 @@ class _FlowsBuffer:
                 ports.append(port.id if port is not None else None)
             columns[f"{side}_member_id"] = pa.array(members, pa.string()).take(encoded.indices)
             columns[f"{side}_port_id"] = pa.array(ports, pa.string()).take(encoded.indices)
+        return self._finish(table, columns)
+
+    def _finish(self, table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+        """Add the origin ASes and the source file to a table with its member columns."""
+        n = table.num_rows
         asn = self.enricher.asn
         for side in ("src", "dst"):
             if asn is None:
@@ -334,7 +457,7 @@ class _FlowsBuffer:
             columns[f"{side}_asn"] = origins.take(ips.indices)
         for name, values in columns.items():
             table = table.append_column(name, values)
-        table = table.append_column("source_file", pa.array([self.source_file] * n, pa.string()))
+        table = table.append_column("source_file", pa.repeat(pa.scalar(self.source_file, pa.string()), n))
         return table.select(lk.FLOWS.names).cast(lk.FLOWS)
 
 
@@ -383,6 +506,7 @@ class Pipeline:
         self.netflow = NetflowDecoder(self.cache, enricher.sampling_overrides)
         self.loss = LossTracker(state.load_loss())
         self.newest_ns = state.newest_ns()
+        self.fast = fast.enabled()  # the C sFlow decoder and the columnar path (same lake, faster)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -475,6 +599,32 @@ class Pipeline:
                 if row is not None:
                     work.counters.append(row)
 
+    def _sflow_batched(self, work: _FileWork, d: Datagram) -> None:
+        """``_sflow`` on the C decoder: the samples go straight into the file's batch (matrix and
+        flow rows are made from it at each flush), the rest is the same per datagram."""
+        s = work.summary
+        flows = work.flows
+        assert flows.batch is not None
+        added, agent, sub_agent, sequence, uptime_ms, runs, counter_samples, error = flows.batch.add(d.data)
+        if error is not None:
+            self._quarantine(work, d, "sflow5", error)
+            if agent is None:
+                return
+            s.partially_decoded += 1
+        assert agent is not None and runs is not None
+        s.sflow_datagrams += 1
+        received = d.received_ns
+        if added:
+            s.flow_samples += added
+            flows.add_batched(added, received, agent, sub_agent, self.enricher.is_exchange_agent(agent))
+        self.loss.sflow_datagram_runs(received, agent, sub_agent, sequence, uptime_ms, runs)
+        if counter_samples:
+            s.counter_samples += len(counter_samples)
+            for cs in counter_samples:
+                row = self._counter_row(received, agent, uptime_ms, cs)
+                if row is not None:
+                    work.counters.append(row)
+
     def _counter_row(
         self, received_ns: int, agent: str, uptime_ms: int, cs: CounterSample
     ) -> dict[str, Any] | None:
@@ -560,7 +710,14 @@ class Pipeline:
             if same_content and not force:
                 summary.status = "unchanged"
                 return summary
-        work = _FileWork(summary, _FlowsBuffer(self.enricher, str(item.path)), MatrixAggregator())
+        matrix = MatrixAggregator()
+        if self.fast:
+            flows = _FlowsBuffer(self.enricher, str(item.path), fast.new_batch(), matrix)
+            sflow = self._sflow_batched
+        else:
+            flows = _FlowsBuffer(self.enricher, str(item.path))
+            sflow = self._sflow
+        work = _FileWork(summary, flows, matrix)
         self.loss.begin_file(previous.loss_before if previous is not None and force else None)
         newest = 0
         for d in self._datagrams(item, work):
@@ -568,13 +725,13 @@ class Pipeline:
             if d.received_ns > newest:
                 newest = d.received_ns
             if d.protocol == sp.PROTO_SFLOW5:
-                self._sflow(work, d)
+                sflow(work, d)
             elif d.protocol in (sp.PROTO_IPFIX, sp.PROTO_NETFLOW9):
                 self._netflow(work, d)
             else:
                 protocol = classify(d.data, 0)
                 if protocol == sp.PROTO_SFLOW5:
-                    self._sflow(work, d)
+                    sflow(work, d)
                 elif protocol != sp.PROTO_UNKNOWN:
                     self._netflow(work, d)
                 elif item.kind == "pcap":
@@ -587,6 +744,7 @@ class Pipeline:
                         DecodeError("not sflow v5, ipfix or netflow v9 (unknown version field)", offset=0),
                     )
         summary.newest_ns = newest
+        work.flows.flush()  # the batched path aggregates the matrix here
         for row in work.quarantine:
             if row["received_at"] is None:  # damaged spool bytes: file them under the file's time
                 row["received_at"] = newest
@@ -669,6 +827,44 @@ class Pipeline:
             )
             out.append(str(path.relative_to(self.lake)))
         return out
+
+
+def aggregate_batch(
+    matrix: MatrixAggregator,
+    keys: dict[str, np.ndarray],
+    received: np.ndarray,
+    agent_codes: np.ndarray,
+    agents: Sequence[str],
+    exchange: np.ndarray,
+) -> None:
+    """The exchange switches' samples of a batch (``fast.key_arrays``) into the matrix: what
+    ``MatrixAggregator.add_samples`` does per datagram on the pure path."""
+    if not exchange.any():
+        return
+    if exchange.all():
+        matrix.add_columns(
+            received,
+            agent_codes,
+            agents,
+            keys["vlan"],
+            keys["ip_version"],
+            keys["src_mac"],
+            keys["dst_mac"],
+            keys["sampling_rate"],
+            keys["frame_length"],
+        )
+        return
+    matrix.add_columns(
+        received[exchange],
+        agent_codes[exchange],
+        agents,
+        keys["vlan"][exchange],
+        keys["ip_version"][exchange],
+        keys["src_mac"][exchange],
+        keys["dst_mac"][exchange],
+        keys["sampling_rate"][exchange],
+        keys["frame_length"][exchange],
+    )
 
 
 def _rows_table(table_name: str, rows: list[dict[str, Any]]) -> pa.Table:

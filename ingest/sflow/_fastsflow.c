@@ -10,10 +10,9 @@
  * Two ways out:
  *   decode_datagram(data) -> SflowDatagram        the Python objects, identical to the reference
  *   FlowBatch().add(data)                         flow samples appended to one growable array of
- *                                                 fixed-size C records (a numpy structured dtype on
- *                                                 the Python side, FLOW_FIELDS gives its layout), and
- *                                                 MAC / IP text built straight into Arrow string
- *                                                 buffers by FlowBatch.columns()
+ *                                                 fixed-size C records, read out as Arrow buffers of
+ *                                                 the lake's flows columns (numbers and MAC / IP
+ *                                                 text) and int64 key columns for the matrix
  *
  * Safety: every read is bounds-checked against the datagram length with 64-bit arithmetic (a 32-bit
  * length plus an offset cannot wrap); counts never size anything (each loop step consumes at least
@@ -62,7 +61,7 @@ typedef struct {
     uint8_t src_family, dst_family; /* 4 or 6 when the address is present */
 } hdr_t;
 
-/* One flow sample; FLOW_FIELDS below describes this layout to numpy. */
+/* One flow sample: every field of the reference's FlowSample, and which optional ones are there. */
 typedef struct {
     uint64_t src_mac, dst_mac; /* 48-bit big-endian value */
     uint8_t src_ip[16], dst_ip[16];
@@ -686,22 +685,111 @@ static PyObject *mac_object(uint64_t mac) {
     return s;
 }
 
-/* IPv4 as dotted quad (what inet_ntop gives), IPv6 with inet_ntop (what socket.inet_ntop calls) */
+static char *ipv4_text(const uint8_t *raw, char *o) { /* dotted quad, as inet_ntop; returns the end */
+    for (int i = 0; i < 4; i++) {
+        unsigned v = raw[i];
+        if (v >= 100) {
+            *o++ = (char)('0' + v / 100);
+            v %= 100;
+            *o++ = (char)('0' + v / 10);
+            *o++ = (char)('0' + v % 10);
+        } else if (v >= 10) {
+            *o++ = (char)('0' + v / 10);
+            *o++ = (char)('0' + v % 10);
+        } else {
+            *o++ = (char)('0' + v);
+        }
+        if (i < 3) *o++ = '.';
+    }
+    return o;
+}
+
+/* IPv6 text by glibc's inet_ntop rules (RFC 5952 style): lower-case hex without leading zeros, the
+ * first longest run of two or more zero words as "::", and an address whose first five words are
+ * zero and sixth 0 or ffff written with its last four bytes as a dotted quad. inet_ntop formats each
+ * word with sprintf, which makes it the costliest step of a flows table; module start-up checks this
+ * against the C library's inet_ntop on tricky and random addresses and uses inet_ntop instead if
+ * they ever disagree (use_own_ipv6 = 0). */
+static int use_own_ipv6;
+
+static int ipv6_text_own(const uint8_t *raw, char *out) {
+    unsigned words[8];
+    for (int i = 0; i < 8; i++) words[i] = ((unsigned)raw[2 * i] << 8) | raw[2 * i + 1];
+    int best_base = -1, best_len = 0, cur_base = -1, cur_len = 0;
+    for (int i = 0; i < 8; i++) {
+        if (words[i] == 0) {
+            if (cur_base == -1) { cur_base = i; cur_len = 1; }
+            else cur_len++;
+        } else if (cur_base != -1) {
+            if (best_base == -1 || cur_len > best_len) { best_base = cur_base; best_len = cur_len; }
+            cur_base = -1;
+        }
+    }
+    if (cur_base != -1 && (best_base == -1 || cur_len > best_len)) { best_base = cur_base; best_len = cur_len; }
+    if (best_base != -1 && best_len < 2) best_base = -1;
+    char *o = out;
+    for (int i = 0; i < 8; i++) {
+        if (best_base != -1 && i >= best_base && i < best_base + best_len) {
+            if (i == best_base) *o++ = ':';
+            continue;
+        }
+        if (i != 0) *o++ = ':';
+        if (i == 6 && best_base == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+            o = ipv4_text(raw + 12, o);
+            break;
+        }
+        unsigned w = words[i];
+        int started = 0;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            unsigned nibble = (w >> shift) & 15;
+            if (nibble || started || shift == 0) { *o++ = HEX[nibble]; started = 1; }
+        }
+    }
+    if (best_base != -1 && best_base + best_len == 8) *o++ = ':';
+    *o = '\0';
+    return (int)(o - out);
+}
+
+/* IPv4 as dotted quad, IPv6 as inet_ntop writes it (what socket.inet_ntop gives the reference) */
 static int ip_text(int family, const uint8_t *raw, char *out) {
     if (family == 4) {
-        char *o = out;
-        for (int i = 0; i < 4; i++) {
-            unsigned v = raw[i];
-            if (v >= 100) { *o++ = (char)('0' + v / 100); v %= 100; *o++ = (char)('0' + v / 10); *o++ = (char)('0' + v % 10); }
-            else if (v >= 10) { *o++ = (char)('0' + v / 10); *o++ = (char)('0' + v % 10); }
-            else *o++ = (char)('0' + v);
-            if (i < 3) *o++ = '.';
-        }
+        char *o = ipv4_text(raw, out);
         *o = '\0';
         return (int)(o - out);
     }
+    if (use_own_ipv6) return ipv6_text_own(raw, out);
     if (inet_ntop(AF_INET6, raw, out, INET6_ADDRSTRLEN) == NULL) return -1;
     return (int)strlen(out);
+}
+
+/* 1 when ipv6_text_own agrees with inet_ntop on every address tried */
+static int own_ipv6_agrees(void) {
+    uint8_t raw[16];
+    char mine[INET6_ADDRSTRLEN + 4], theirs[INET6_ADDRSTRLEN + 4];
+    uint64_t state = 0x243F6A8885A308D3ull;
+    for (int trial = 0; trial < 40000; trial++) {
+        if (trial < 256 * 8) {
+            /* every pattern of zero / non-zero words, with small and ffff values */
+            int pattern = trial & 255, flavour = trial >> 8;
+            for (int i = 0; i < 8; i++) {
+                unsigned w = 0;
+                if (pattern & (1 << i)) w = flavour == 0 ? 1 : flavour == 1 ? 0xffff : flavour == 2 ? 0x10 : (unsigned)(0x1234 + i);
+                if (flavour >= 4 && i == 5) w = (flavour & 1) ? 0xffff : 0;
+                raw[2 * i] = (uint8_t)(w >> 8);
+                raw[2 * i + 1] = (uint8_t)w;
+            }
+        } else {
+            for (int i = 0; i < 16; i++) {
+                state = state * 6364136223846793005ull + 1442695040888963407ull;
+                raw[i] = (uint8_t)(state >> 56);
+                if (((state >> 40) & 3) == 0) raw[i] = 0; /* plenty of zero bytes */
+            }
+        }
+        if (inet_ntop(AF_INET6, raw, theirs, INET6_ADDRSTRLEN) == NULL) return 0;
+        int len = ipv6_text_own(raw, mine);
+        if (len != (int)strlen(theirs) || memcmp(mine, theirs, (size_t)len) != 0) return 0;
+    }
+    return 1;
 }
 
 static PyObject *ip_object(int family, const uint8_t *raw) {
@@ -1106,13 +1194,6 @@ static PyObject *batch_clear(FlowBatch *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-/* records() -> bytes: the sf_flow array (FLOW_FIELDS / FLOW_SIZE describe it) */
-static PyObject *batch_records(FlowBatch *self, PyObject *unused) {
-    (void)unused;
-    return PyBytes_FromStringAndSize((const char *)self->flows.items,
-                                     (Py_ssize_t)(self->flows.len * (Py_ssize_t)sizeof(sf_flow)));
-}
-
 /* samples(start=0, stop=len) -> list[FlowSample], the reference's objects for stored samples */
 static PyObject *batch_samples(FlowBatch *self, PyObject *args) {
     Py_ssize_t start = 0, stop = self->flows.len;
@@ -1189,12 +1270,178 @@ static PyObject *batch_text_column(FlowBatch *self, PyObject *arg) {
     return Py_BuildValue("(NNNn)", validity, offsets, data, nulls);
 }
 
+/* One Arrow fixed-width column being filled: values of ``width`` bytes and a validity bitmap. */
+typedef struct {
+    PyObject *values, *validity;
+    char *v;
+    uint8_t *bits;
+    Py_ssize_t nulls;
+    int width;
+} column;
+
+static int column_init(column *c, Py_ssize_t n, int width) {
+    c->width = width;
+    c->nulls = 0;
+    c->values = PyBytes_FromStringAndSize(NULL, n * width > 0 ? n * width : 1);
+    c->validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8 > 0 ? (n + 7) / 8 : 1);
+    if (c->values == NULL || c->validity == NULL) {
+        Py_CLEAR(c->values);
+        Py_CLEAR(c->validity);
+        return -1;
+    }
+    c->v = PyBytes_AS_STRING(c->values);
+    c->bits = (uint8_t *)PyBytes_AS_STRING(c->validity);
+    memset(c->bits, 0, (size_t)PyBytes_GET_SIZE(c->validity));
+    return 0;
+}
+
+static inline void column_put(column *c, Py_ssize_t k, int64_t value, int valid) {
+    if (valid) c->bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+    else { c->nulls++; value = 0; }
+    switch (c->width) {
+    case 8: ((int64_t *)c->v)[k] = value; break;
+    case 4: ((int32_t *)c->v)[k] = (int32_t)value; break;
+    case 2: ((int16_t *)c->v)[k] = (int16_t)value; break;
+    default: ((int8_t *)c->v)[k] = (int8_t)value; break;
+    }
+}
+
+/* (validity | None, values, null count), reference to both buffers handed over */
+static PyObject *column_finish(column *c) {
+    PyObject *validity = c->validity;
+    if (c->nulls == 0) {
+        Py_DECREF(validity);
+        validity = Py_NewRef(Py_None);
+    }
+    PyObject *t = Py_BuildValue("(NNn)", validity, c->values, c->nulls);
+    c->values = c->validity = NULL;
+    return t;
+}
+
+enum {
+    LC_SEQUENCE, LC_RATE, LC_POOL, LC_DROPS, LC_INPUT, LC_OUTPUT, LC_VLAN, LC_ETHERTYPE, LC_IP_VERSION,
+    LC_PROTOCOL, LC_SRC_PORT, LC_DST_PORT, LC_BYTES, LC_ESTIMATED_BYTES, LC_COUNT
+};
+static const char *const LAKE_COLUMN_NAMES[LC_COUNT] = {
+    "sequence_number", "sampling_rate", "sample_pool", "drops", "input_ifindex", "output_ifindex",
+    "vlan", "ethertype", "ip_version", "ip_protocol", "src_port", "dst_port", "bytes", "estimated_bytes",
+};
+/* the lake's column types (peerpool/lake.py FLOWS): int64 but vlan/ethertype/ports int32,
+ * ip_version int8, ip_protocol int16 */
+static const int LAKE_COLUMN_WIDTHS[LC_COUNT] = {8, 8, 8, 8, 8, 8, 4, 4, 1, 2, 4, 4, 8, 8};
+
+/* The lake value of the VLAN (the sampled tag, else the extended-switch source VLAN; valid 0..4095)
+ * and the matrix key's VLAN (the same before validation); -1 for None. */
+static inline int64_t key_vlan(const sf_flow *f) {
+    if (f->present & P_VLAN) return f->vlan;
+    if (f->present & P_SWITCH) return f->src_vlan;
+    return -1;
+}
+
+/* lake_columns() -> {name: (validity | None, values, null count)} of the flows table's numeric
+ * columns, exactly as the pure path builds them (estimated_bytes = bytes x rate wrapping in int64 like
+ * Arrow's multiply), or None when a value does not fit its lake column (the pure path raises then). */
+static PyObject *batch_lake_columns(FlowBatch *self, PyObject *unused) {
+    (void)unused;
+    Py_ssize_t n = self->flows.len;
+    const sf_flow *f = self->flows.items;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        uint32_t pr = f[k].present;
+        if (((pr & P_ETYPE) && f[k].ethertype > INT32_MAX) || ((pr & P_IPV) && f[k].ip_version > INT8_MAX) ||
+            ((pr & P_PROTO) && f[k].ip_protocol > INT16_MAX) || ((pr & P_SPORT) && f[k].src_port > INT32_MAX) ||
+            ((pr & P_DPORT) && f[k].dst_port > INT32_MAX))
+            Py_RETURN_NONE;
+    }
+    column c[LC_COUNT];
+    for (int j = 0; j < LC_COUNT; j++) {
+        if (column_init(&c[j], n, LAKE_COLUMN_WIDTHS[j]) < 0) {
+            for (int i = 0; i < j; i++) { Py_DECREF(c[i].values); Py_DECREF(c[i].validity); }
+            return NULL;
+        }
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const sf_flow *x = &f[k];
+        uint32_t pr = x->present;
+        int64_t vlan = key_vlan(x);
+        column_put(&c[LC_SEQUENCE], k, x->sequence_number, 1);
+        column_put(&c[LC_RATE], k, x->sampling_rate, 1);
+        column_put(&c[LC_POOL], k, x->sample_pool, 1);
+        column_put(&c[LC_DROPS], k, x->drops, 1);
+        column_put(&c[LC_INPUT], k, x->input_value, x->input_format == 0);
+        column_put(&c[LC_OUTPUT], k, x->output_value, x->output_format == 0);
+        column_put(&c[LC_VLAN], k, vlan, vlan >= 0 && vlan <= 4095);
+        column_put(&c[LC_ETHERTYPE], k, x->ethertype, (pr & P_ETYPE) != 0);
+        column_put(&c[LC_IP_VERSION], k, x->ip_version, (pr & P_IPV) != 0);
+        column_put(&c[LC_PROTOCOL], k, x->ip_protocol, (pr & P_PROTO) != 0);
+        column_put(&c[LC_SRC_PORT], k, x->src_port, (pr & P_SPORT) != 0);
+        column_put(&c[LC_DST_PORT], k, x->dst_port, (pr & P_DPORT) != 0);
+        column_put(&c[LC_BYTES], k, x->frame_length, (pr & P_FLEN) != 0);
+        column_put(&c[LC_ESTIMATED_BYTES], k,
+                   (int64_t)((uint64_t)x->frame_length * (uint64_t)x->sampling_rate), (pr & P_FLEN) != 0);
+    }
+    PyObject *out = PyDict_New();
+    int failed = out == NULL;
+    for (int j = 0; j < LC_COUNT; j++) {
+        if (failed) { Py_DECREF(c[j].values); Py_DECREF(c[j].validity); continue; }
+        PyObject *t = column_finish(&c[j]);
+        if (t == NULL || PyDict_SetItemString(out, LAKE_COLUMN_NAMES[j], t) < 0) failed = 1;
+        Py_XDECREF(t);
+    }
+    if (failed) { Py_XDECREF(out); return NULL; }
+    return out;
+}
+
+enum { KC_VLAN, KC_IP_VERSION, KC_SRC_MAC, KC_DST_MAC, KC_RATE, KC_LENGTH, KC_COUNT };
+static const char *const KEY_COLUMN_NAMES[KC_COUNT] = {
+    "vlan", "ip_version", "src_mac", "dst_mac", "sampling_rate", "frame_length",
+};
+
+/* key_columns() -> {name: int64 values}: the matrix key's VLAN (unvalidated), IP version and MACs
+ * (48-bit integers), -1 for None; the sampling rate and the frame length (0 for None). */
+static PyObject *batch_key_columns(FlowBatch *self, PyObject *unused) {
+    (void)unused;
+    Py_ssize_t n = self->flows.len;
+    const sf_flow *f = self->flows.items;
+    PyObject *bufs[KC_COUNT];
+    int64_t *v[KC_COUNT];
+    for (int j = 0; j < KC_COUNT; j++) {
+        bufs[j] = PyBytes_FromStringAndSize(NULL, n * 8 > 0 ? n * 8 : 1);
+        if (bufs[j] == NULL) {
+            for (int i = 0; i < j; i++) Py_DECREF(bufs[i]);
+            return NULL;
+        }
+        v[j] = (int64_t *)PyBytes_AS_STRING(bufs[j]);
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const sf_flow *x = &f[k];
+        uint32_t pr = x->present;
+        v[KC_VLAN][k] = key_vlan(x);
+        v[KC_IP_VERSION][k] = (pr & P_IPV) ? (int64_t)x->ip_version : -1;
+        v[KC_SRC_MAC][k] = (pr & P_SMAC) ? (int64_t)x->src_mac : -1;
+        v[KC_DST_MAC][k] = (pr & P_DMAC) ? (int64_t)x->dst_mac : -1;
+        v[KC_RATE][k] = x->sampling_rate;
+        v[KC_LENGTH][k] = (pr & P_FLEN) ? (int64_t)x->frame_length : 0;
+    }
+    PyObject *out = PyDict_New();
+    int failed = out == NULL;
+    for (int j = 0; j < KC_COUNT; j++) {
+        if (!failed && PyDict_SetItemString(out, KEY_COLUMN_NAMES[j], bufs[j]) < 0) failed = 1;
+        Py_DECREF(bufs[j]);
+    }
+    if (failed) { Py_XDECREF(out); return NULL; }
+    return out;
+}
+
 static PyMethodDef batch_methods[] = {
     {"add", (PyCFunction)batch_add, METH_O,
      "add(data) -> (samples added, agent | None, sub_agent_id, sequence_number, uptime_ms, runs, "
      "counter samples | None, SflowDecodeError | None)"},
     {"clear", (PyCFunction)batch_clear, METH_NOARGS, "forget the stored samples"},
-    {"records", (PyCFunction)batch_records, METH_NOARGS, "the stored samples as bytes (FLOW_FIELDS layout)"},
+    {"lake_columns", (PyCFunction)batch_lake_columns, METH_NOARGS,
+     "lake_columns() -> {name: (validity | None, values, null count)} of the flows table's numeric "
+     "columns, or None when a value does not fit its column"},
+    {"key_columns", (PyCFunction)batch_key_columns, METH_NOARGS,
+     "key_columns() -> {name: int64 values} for the matrix and the member lookups (-1 = None)"},
     {"samples", (PyCFunction)batch_samples, METH_VARARGS, "samples(start=0, stop=len) -> list[FlowSample]"},
     {"text_column", (PyCFunction)batch_text_column, METH_O,
      "text_column(0..3) -> Arrow string buffers (validity | None, offsets, data, null count) of "
@@ -1290,10 +1537,9 @@ static struct PyModuleDef module_def = {
     .m_methods = module_methods,
 };
 
-#define FIELD(name, fmt) Py_BuildValue("(ssn)", #name, fmt, (Py_ssize_t)offsetof(sf_flow, name))
-
 PyMODINIT_FUNC PyInit__fastsflow(void) {
     if (PyType_Ready(&FlowBatchType) < 0) return NULL;
+    use_own_ipv6 = own_ipv6_agrees();
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL) return NULL;
     Py_INCREF(&FlowBatchType);
@@ -1302,49 +1548,7 @@ PyMODINIT_FUNC PyInit__fastsflow(void) {
         Py_DECREF(m);
         return NULL;
     }
-    /* (name, numpy format, offset) of every sf_flow field */
-    PyObject *fields = PyList_New(0);
-    if (fields == NULL) { Py_DECREF(m); return NULL; }
-    PyObject *items[] = {
-        FIELD(src_mac, "<u8"), FIELD(dst_mac, "<u8"), FIELD(src_ip, "V16"), FIELD(dst_ip, "V16"),
-        FIELD(sequence_number, "<u4"), FIELD(source_id_type, "<u4"), FIELD(source_id_index, "<u4"),
-        FIELD(sampling_rate, "<u4"), FIELD(sample_pool, "<u4"), FIELD(drops, "<u4"),
-        FIELD(input_format, "<u4"), FIELD(input_value, "<u4"), FIELD(output_format, "<u4"),
-        FIELD(output_value, "<u4"), FIELD(record_count, "<u4"), FIELD(header_protocol, "<u4"),
-        FIELD(frame_length, "<u4"), FIELD(stripped, "<u4"), FIELD(header_length, "<u4"),
-        FIELD(vlan, "<u4"), FIELD(inner_vlan, "<u4"), FIELD(ethertype, "<u4"), FIELD(ip_version, "<u4"),
-        FIELD(ip_protocol, "<u4"), FIELD(src_port, "<u4"), FIELD(dst_port, "<u4"), FIELD(tos, "<u4"),
-        FIELD(ip_length, "<u4"), FIELD(src_vlan, "<u4"), FIELD(src_priority, "<u4"),
-        FIELD(dst_vlan, "<u4"), FIELD(dst_priority, "<u4"), FIELD(present, "<u4"),
-        FIELD(expanded, "u1"), FIELD(src_ip_family, "u1"), FIELD(dst_ip_family, "u1"),
-    };
-    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
-        if (items[k] == NULL || PyList_Append(fields, items[k]) < 0) {
-            for (size_t j = 0; j < sizeof items / sizeof items[0]; j++) Py_XDECREF(items[j]);
-            Py_DECREF(fields);
-            Py_DECREF(m);
-            return NULL;
-        }
-    }
-    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) Py_DECREF(items[k]);
-    if (PyModule_AddObject(m, "FLOW_FIELDS", fields) < 0) { Py_DECREF(fields); Py_DECREF(m); return NULL; }
-    if (PyModule_AddIntConstant(m, "FLOW_SIZE", (long)sizeof(sf_flow)) < 0 ||
-        PyModule_AddIntConstant(m, "P_HEADER", P_HEADER) < 0 ||
-        PyModule_AddIntConstant(m, "P_FLEN", P_FLEN) < 0 ||
-        PyModule_AddIntConstant(m, "P_SMAC", P_SMAC) < 0 ||
-        PyModule_AddIntConstant(m, "P_DMAC", P_DMAC) < 0 ||
-        PyModule_AddIntConstant(m, "P_VLAN", P_VLAN) < 0 ||
-        PyModule_AddIntConstant(m, "P_IVLAN", P_IVLAN) < 0 ||
-        PyModule_AddIntConstant(m, "P_ETYPE", P_ETYPE) < 0 ||
-        PyModule_AddIntConstant(m, "P_IPV", P_IPV) < 0 ||
-        PyModule_AddIntConstant(m, "P_SIP", P_SIP) < 0 ||
-        PyModule_AddIntConstant(m, "P_DIP", P_DIP) < 0 ||
-        PyModule_AddIntConstant(m, "P_PROTO", P_PROTO) < 0 ||
-        PyModule_AddIntConstant(m, "P_SPORT", P_SPORT) < 0 ||
-        PyModule_AddIntConstant(m, "P_DPORT", P_DPORT) < 0 ||
-        PyModule_AddIntConstant(m, "P_TOS", P_TOS) < 0 ||
-        PyModule_AddIntConstant(m, "P_IPLEN", P_IPLEN) < 0 ||
-        PyModule_AddIntConstant(m, "P_SWITCH", P_SWITCH) < 0) {
+    if (PyModule_AddIntConstant(m, "OWN_IPV6_TEXT", use_own_ipv6) < 0) {
         Py_DECREF(m);
         return NULL;
     }

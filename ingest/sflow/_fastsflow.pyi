@@ -2,24 +2,7 @@
 
 from ingest.sflow.decode import CounterSample, SflowDatagram, SflowDecodeError
 
-FLOW_FIELDS: list[tuple[str, str, int]]
-FLOW_SIZE: int
-P_HEADER: int
-P_FLEN: int
-P_SMAC: int
-P_DMAC: int
-P_VLAN: int
-P_IVLAN: int
-P_ETYPE: int
-P_IPV: int
-P_SIP: int
-P_DIP: int
-P_PROTO: int
-P_SPORT: int
-P_DPORT: int
-P_TOS: int
-P_IPLEN: int
-P_SWITCH: int
+OWN_IPV6_TEXT: int  # 1 when IPv6 text is this module's own formatter (checked against inet_ntop)
 
 def bind(
     flow_sample: type, counter_sample: type, generic: type, ethernet: type, datagram: type, error: type, /
@@ -42,6 +25,7 @@ class FlowBatch:
         SflowDecodeError | None,
     ]: ...
     def clear(self) -> None: ...
-    def records(self) -> bytes: ...
+    def lake_columns(self) -> dict[str, tuple[bytes | None, bytes, int]] | None: ...
+    def key_columns(self) -> dict[str, bytes]: ...
     def samples(self, start: int = ..., stop: int = ..., /) -> list[object]: ...
     def text_column(self, which: int, /) -> tuple[bytes | None, bytes, bytes, int]: ...

@@ -10,9 +10,10 @@ Two ways to use the C decoder:
 
 * ``decode_datagram(data)``: the same ``SflowDatagram`` objects as the reference (the package-level
   ``ingest.sflow.decode_datagram`` is this one when the C module is available);
-* ``FlowBatch``: the flow samples of many datagrams appended to one array of fixed-size records,
-  read with ``flow_records`` as a numpy structured array (``FLOW_DTYPE``) and with
-  ``text_array`` as Arrow string arrays (MAC and IP text), for the columnar pipeline path.
+* ``FlowBatch``: the flow samples of many datagrams appended to one array of fixed-size C records,
+  read out column by column for the pipeline: ``lake_arrays`` / ``text_array`` give the flows
+  table's columns as Arrow arrays (built in C, no Python object per sample), ``key_arrays`` the
+  numbers the matrix and the member lookups group by.
 
 Setting the environment variable ``PEERPOOL_SFLOW_PURE=1`` makes the pipeline and
 ``ingest.sflow.decode_datagram`` use the pure-Python decoder even when the C module is there
@@ -68,38 +69,7 @@ def _load() -> ModuleType | None:
 _C = _load()
 AVAILABLE: Final = _C is not None
 
-if _C is not None:
-    FLOW_DTYPE: np.dtype[np.void] = np.dtype(
-        {
-            "names": [name for name, _fmt, _off in _C.FLOW_FIELDS],
-            "formats": [fmt for _name, fmt, _off in _C.FLOW_FIELDS],
-            "offsets": [off for _name, _fmt, off in _C.FLOW_FIELDS],
-            "itemsize": _C.FLOW_SIZE,
-        }
-    )
-    decode_datagram_c: Callable[[bytes], SflowDatagram] | None = _C.decode_datagram
-    # presence bits of the optional fields in FLOW_DTYPE's "present"
-    P_HEADER: int = _C.P_HEADER
-    P_FLEN: int = _C.P_FLEN
-    P_SMAC: int = _C.P_SMAC
-    P_DMAC: int = _C.P_DMAC
-    P_VLAN: int = _C.P_VLAN
-    P_IVLAN: int = _C.P_IVLAN
-    P_ETYPE: int = _C.P_ETYPE
-    P_IPV: int = _C.P_IPV
-    P_SIP: int = _C.P_SIP
-    P_DIP: int = _C.P_DIP
-    P_PROTO: int = _C.P_PROTO
-    P_SPORT: int = _C.P_SPORT
-    P_DPORT: int = _C.P_DPORT
-    P_TOS: int = _C.P_TOS
-    P_IPLEN: int = _C.P_IPLEN
-    P_SWITCH: int = _C.P_SWITCH
-else:
-    FLOW_DTYPE = np.dtype([])
-    decode_datagram_c = None
-    P_HEADER = P_FLEN = P_SMAC = P_DMAC = P_VLAN = P_IVLAN = P_ETYPE = P_IPV = 0
-    P_SIP = P_DIP = P_PROTO = P_SPORT = P_DPORT = P_TOS = P_IPLEN = P_SWITCH = 0
+decode_datagram_c: Callable[[bytes], SflowDatagram] | None = None if _C is None else _C.decode_datagram
 
 
 def enabled() -> bool:
@@ -122,9 +92,48 @@ def new_batch() -> FlowBatch:
     return batch
 
 
-def flow_records(batch: FlowBatch) -> np.ndarray:
-    """The stored samples as a numpy structured array (a copy, ``FLOW_DTYPE``)."""
-    return np.frombuffer(batch.records(), dtype=FLOW_DTYPE)
+# the lake's types of the columns FlowBatch.lake_columns() builds (peerpool/lake.py FLOWS)
+LAKE_COLUMN_TYPES: Final = {
+    "sequence_number": pa.int64(),
+    "sampling_rate": pa.int64(),
+    "sample_pool": pa.int64(),
+    "drops": pa.int64(),
+    "input_ifindex": pa.int64(),
+    "output_ifindex": pa.int64(),
+    "vlan": pa.int32(),
+    "ethertype": pa.int32(),
+    "ip_version": pa.int8(),
+    "ip_protocol": pa.int16(),
+    "src_port": pa.int32(),
+    "dst_port": pa.int32(),
+    "bytes": pa.int64(),
+    "estimated_bytes": pa.int64(),
+}
+
+
+def lake_arrays(batch: FlowBatch) -> dict[str, pa.Array] | None:
+    """The flows table's numeric columns of the stored samples, built in C as the pure path builds
+    them from the samples; None when a value does not fit its lake column (a 32-bit protocol or port
+    of a sampled IPv4/IPv6 record), where the pure path raises."""
+    columns = batch.lake_columns()
+    if columns is None:
+        return None
+    n = len(batch)
+    out = {}
+    for name, (validity, values, nulls) in columns.items():
+        mask = None if validity is None else pa.py_buffer(validity)
+        out[name] = pa.Array.from_buffers(
+            LAKE_COLUMN_TYPES[name], n, [mask, pa.py_buffer(values)], null_count=nulls
+        )
+    return out
+
+
+def key_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
+    """int64 columns of the stored samples for the matrix and the member lookups: ``vlan`` (the
+    matrix key's: sampled tag, else extended-switch source VLAN, not validated), ``ip_version``,
+    ``src_mac`` and ``dst_mac`` (48-bit integers), each -1 for None; ``sampling_rate``, and
+    ``frame_length`` (0 for None)."""
+    return {name: np.frombuffer(values, dtype=np.int64) for name, values in batch.key_columns().items()}
 
 
 def text_array(batch: FlowBatch, name: str) -> pa.Array:
