@@ -31,7 +31,9 @@ DAYS = 3  # days of 5-minute data per month (keeps the file small)
 MBPS_TO_BYTES = 300 * 1e6 / 8
 
 
-def _write_serving(path: Path, members: int, seed: int = 1) -> dict[str, np.ndarray]:
+def _write_serving(
+    path: Path, members: int, seed: int = 1, months: list[str] = MONTHS
+) -> dict[str, np.ndarray]:
     """A serving file with the three transit marts; returns member traffic (Mbps) per month."""
     rng = np.random.default_rng(seed)
     ids = [f"AS{64500 + i}" for i in range(members)]
@@ -58,9 +60,9 @@ def _write_serving(path: Path, members: int, seed: int = 1) -> dict[str, np.ndar
     n = DAYS * 288
     k = math.ceil(0.95 * n)
     # one synthetic exchange (same members, sizes and peak hours) cut into months, growing 3% a month
-    series = member_traffic(members, n * len(MONTHS), seed=seed)
+    series = member_traffic(members, n * len(months), seed=seed)
     up_share = rng.uniform(0.1, 0.4, (members, 1))
-    for m, month in enumerate(MONTHS):
+    for m, month in enumerate(months):
         inbound = series[:, m * n : (m + 1) * n] * 1.03**m
         outbound = inbound * up_share
         # whole bytes per interval, as the mart stores them
@@ -347,3 +349,34 @@ def test_errors_name_the_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     code, output = _run(capsys, empty, floaty, tmp_path / "out")
     assert code == 2 and "as strings" in output
+
+
+def test_two_months_give_pooling_and_sharing_without_forecast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serving = tmp_path / "serving.duckdb"
+    _write_serving(serving, members=4, seed=5, months=MONTHS[:2])
+    # a member that appears in the 5-minute mart with no traffic at all is left out of the game
+    con = duckdb.connect(str(serving))
+    con.execute(
+        "insert into fct_member_transit_usage_5min values "
+        "('AS65000', timestamptz '2025-02-02 00:00:00+01', date '2025-02-01', 0, 0, 0, 0)"
+    )
+    con.close()
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text(TIERS.format(rel="0.01"))
+    out = tmp_path / "report"
+    code, output = _run(capsys, serving, tiers, out)
+    assert code == 0, output
+    report = json.loads((out / "report.json").read_text())
+    assert any("no forecast, commit or scenarios" in note for note in report["notes"])
+    assert report["tables"]["forecast_pool"]["rows"] == []
+    assert report["tables"]["scenarios"]["rows"] == []
+    rows = {r["member"]: r for r in _read_csv(out / "cost_sharing.csv")}
+    assert rows["AS65000"]["shapley"] == "0.00" and rows["AS65000"]["alone"] == "0.00"
+    bill = Decimal(_read_csv(out / "pooling_dividend.csv")[-1]["bill_pln"])
+    members = [r for m, r in rows.items() if m != "TOTAL"]
+    assert len(members) == 5
+    for column in ("proportional_p95", "capacity_share", "peak_contribution", "shapley"):
+        assert sum(Decimal(r[column]) for r in members) == bill
+    assert "left out of the game" in report["shapley_method"]

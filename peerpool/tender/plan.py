@@ -37,6 +37,7 @@ from peerpool.tender.source import MonthTraffic, TransitMarts
 from peerpool.tender.tiers import TenderSettings
 
 Echo = Callable[[str], None]
+MIN_HISTORY = 3  # months a forecast needs
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -75,7 +76,7 @@ class TenderPlan:
     skipped_months: list[str]
     start_month: str
     horizon: int
-    pool_forecast: Forecast
+    pool_forecast: Forecast | None  # None with fewer than MIN_HISTORY months
     member_forecasts: dict[str, Forecast]
     member_forecast_notes: dict[str, str]
     best_commits: list[CommitEvaluation]
@@ -161,48 +162,49 @@ def build_plan(
     if lead < 0:
         raise InputError(f"tender.start_month {start} is not after the last month of data ({last})")
     total_horizon = lead + horizon
-    echo(f"forecasting {total_horizon} months from {len(summaries)} month(s) of history")
-    pool_fc = forecast_monthly(
-        [s.month for s in summaries],
-        [s.dividend.pool_p95_mbps for s in summaries],
-        total_horizon,
-        seed=seed,
-        series="pool",
-    )
-    samples = pool_fc.costing_samples()[:, lead:]
-    usable = {s.month for s in summaries}
+    pool_fc: Forecast | None = None
     member_fc: dict[str, Forecast] = {}
     member_notes: dict[str, str] = {}
-    for member, rows in sorted(member_history.items()):
-        kept = [(m, p) for m, p, _ in rows if m in usable]
-        if sum(1 for _, p in kept if p > 0) < 3:
-            member_notes[member] = f"{sum(1 for _, p in kept if p > 0)} month(s) with traffic: no forecast"
-            continue
-        member_fc[member] = forecast_monthly(
-            [m for m, _ in kept], [p for _, p in kept], total_horizon, seed=seed, series=member, draws=1000
+    best: list[CommitEvaluation] = []
+    curves: dict[str, list[CommitEvaluation]] = {}
+    scenarios: list[Scenario] = []
+    if len(summaries) < MIN_HISTORY:
+        notes.append(
+            f"only {len(summaries)} month(s) of history: no forecast, commit or scenarios (they need "
+            f"{MIN_HISTORY} months); the pooling dividend and the cost sharing are complete"
         )
-    echo("optimising commits and scenarios")
-    best = [optimal_commit(o, samples, start) for o in settings.offers if o.min_term_months <= horizon]
+    else:
+        echo(f"forecasting {total_horizon} months from {len(summaries)} month(s) of history")
+        pool_fc = forecast_monthly(
+            [s.month for s in summaries],
+            [s.dividend.pool_p95_mbps for s in summaries],
+            total_horizon,
+            seed=seed,
+            series="pool",
+        )
+        member_fc, member_notes = _member_forecasts(
+            member_history, {s.month for s in summaries}, total_horizon, seed
+        )
+        echo("optimising commits and scenarios")
+        samples = pool_fc.costing_samples()[:, lead:]
+        fitting = [o for o in settings.offers if o.min_term_months <= horizon]
+        best = [optimal_commit(o, samples, start) for o in fitting]
+        curves = {o.provider: commit_curve(o, samples, start, _grid(o, samples)) for o in fitting}
+        scenarios = plan_scenarios(
+            settings.offers,
+            samples,
+            start,
+            max_providers=settings.max_providers,
+            min_share=settings.min_share,
+            share_step=settings.share_step,
+            site_shares=settings.site_shares or None,
+        )
     for o in settings.offers:
         if o.min_term_months > horizon:
             notes.append(
                 f"{o.provider}: minimum term {o.min_term_months} months exceeds the {horizon}-month plan; "
                 "not priced (run with a longer --months)"
             )
-    curves = {
-        o.provider: commit_curve(o, samples, start, _grid(o, samples))
-        for o in settings.offers
-        if o.min_term_months <= horizon
-    }
-    scenarios = plan_scenarios(
-        settings.offers,
-        samples,
-        start,
-        max_providers=settings.max_providers,
-        min_share=settings.min_share,
-        share_step=settings.share_step,
-        site_shares=settings.site_shares or None,
-    )
     share_summary = summaries[-1]
     traffic, rule = traffic_by_month[share_summary.month]
     echo(f"sharing the {share_summary.month} bill among {len(traffic.members)} members")
@@ -232,6 +234,24 @@ def build_plan(
     )
 
 
+def _member_forecasts(
+    history: dict[str, list[tuple[str, float, int]]], usable: set[str], horizon: int, seed: int
+) -> tuple[dict[str, Forecast], dict[str, str]]:
+    """Forecast every member with 3 or more usable months with traffic; note the others."""
+    forecasts: dict[str, Forecast] = {}
+    notes: dict[str, str] = {}
+    for member, rows in sorted(history.items()):
+        kept = [(m, p) for m, p, _ in rows if m in usable]
+        with_traffic = sum(1 for _, p in kept if p > 0)
+        if with_traffic < MIN_HISTORY:
+            notes[member] = f"{with_traffic} month(s) with traffic: no forecast"
+            continue
+        forecasts[member] = forecast_monthly(
+            [m for m, _ in kept], [p for _, p in kept], horizon, seed=seed, series=member, draws=1000
+        )
+    return forecasts, notes
+
+
 def _grid(offer: Offer, samples: FloatArray, points: int = 41) -> list[Decimal]:
     """Commits from below the lowest likely month to above the highest, on the offer's step."""
     lo = float(np.quantile(samples.min(axis=1), 0.05)) * 0.8
@@ -257,13 +277,20 @@ def _shares(
     members = list(traffic.members)
     directions = traffic.billed_directions(rule)
     price = settings.alone_offer().buy_alone_schedule()
-    game = PercentileGame.build(directions, members, cost=price.alone_cost_array)
-    own = dict(zip(members, game.standalone_percentiles().tolist(), strict=True))
+    full = PercentileGame.build(directions, members, cost=price.alone_cost_array)
+    own = dict(zip(members, full.standalone_percentiles().tolist(), strict=True))
+    # a member without any transit traffic this month buys nothing: it is left out of the game
+    # (with fixed fees in v, it would otherwise be charged its share of them)
+    used = np.flatnonzero(directions.max(axis=(0, 2)) > 0)
+    game = PercentileGame.build(
+        directions[:, used, :], [members[i] for i in used], cost=price.alone_cost_array
+    )
     mc: MonteCarloResult | None = None
     started = time.perf_counter()
+    phi_used: FloatArray
     if game.n <= settings.shapley_exact_max:
-        phi = shapley_exact(game)
-        half = np.zeros(game.n)
+        phi_used = shapley_exact(game) if game.n else np.zeros(0)
+        half_used = np.zeros(game.n)
         method = f"exact over all {2**game.n} coalitions ({time.perf_counter() - started:.1f} s)"
     else:
         mc = shapley_monte_carlo(
@@ -273,16 +300,21 @@ def _shares(
             workers=workers,
             time_budget_s=settings.shapley_time_budget_s,
         )
-        phi, half = mc.estimate, mc.half_width
+        phi_used, half_used = mc.estimate, mc.half_width
         method = (
             f"Monte Carlo over {mc.chains} random orders and {mc.targeted_samples:,} targeted samples "
             f"({mc.elapsed_s:.1f} s): {mc.stop_reason}; max relative 95% half-width "
             f"{float(mc.relative_half_width.max()):.2%}"
         )
+    if len(used) < len(members):
+        method += f"; {len(members) - len(used)} member(s) without transit traffic left out of the game"
+    phi = np.zeros(len(members))
+    half = np.zeros(len(members))
+    phi[used], half[used] = phi_used, half_used
     bill = summary.bill
     # the peak method looks at the billed direction that sets the pool's bill
     pools = directions.sum(axis=1)
-    k = int(np.argmax([np.sort(p)[game.kth] for p in pools]))
+    k = int(np.argmax([np.sort(p)[full.kth] for p in pools]))
     by = {
         "proportional": allocation.proportional_p95(bill, own),
         "capacity": allocation.capacity_share(
@@ -294,11 +326,12 @@ def _shares(
         "peak": allocation.peak_contribution(bill, directions[k], members),
         "shapley": allocation.shapley_shares(bill, dict(zip(members, phi.tolist(), strict=True))),
     }
+    used_set = set(used.tolist())
     rows = [
         MemberShare(
             member=m,
             own_p95_mbps=own[m],
-            alone=price.alone_cost(to_decimal(own[m])) if own[m] > 0 else Decimal("0.00"),
+            alone=price.alone_cost(to_decimal(own[m])) if i in used_set else Decimal("0.00"),
             proportional=by["proportional"][m],
             capacity=by["capacity"][m],
             peak=by["peak"][m],

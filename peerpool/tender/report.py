@@ -82,19 +82,26 @@ def tables(plan: TenderPlan) -> list[Table]:
         )
     )
     fc = plan.pool_forecast
-    qs = {q: fc.quantile(q) for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
+    if fc is not None:
+        qs = {q: fc.quantile(q) for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
+        forecast_rows: list[tuple[Cell, ...]] = [
+            (month, *(_mbps(qs[q][i]) for q in (0.025, 0.1, 0.5, 0.9, 0.975)))
+            for i, month in enumerate(fc.months)
+        ]
+        forecast_note = (
+            f"{fc.model}; seasonality: {fc.seasonality}; monthly growth {fc.monthly_growth:+.2%} "
+            f"(95% {fc.monthly_growth_interval[0]:+.2%} to {fc.monthly_growth_interval[1]:+.2%}); "
+            f"{fc.degrees_of_freedom} degrees of freedom. " + " ".join(fc.notes)
+        )
+    else:
+        forecast_rows, forecast_note = [], "not enough history for a forecast (see the notes)"
     out.append(
         Table(
             "forecast_pool",
             "Forecast of the pool's monthly 95th (Mbps)",
             ("month", "p2_5", "p10", "median", "p90", "p97_5"),
-            [
-                (month, *(_mbps(qs[q][i]) for q in (0.025, 0.1, 0.5, 0.9, 0.975)))
-                for i, month in enumerate(fc.months)
-            ],
-            note=f"{fc.model}; seasonality: {fc.seasonality}; monthly growth {fc.monthly_growth:+.2%} "
-            f"(95% {fc.monthly_growth_interval[0]:+.2%} to {fc.monthly_growth_interval[1]:+.2%}); "
-            f"{fc.degrees_of_freedom} degrees of freedom. " + " ".join(fc.notes),
+            forecast_rows,
+            note=forecast_note,
         )
     )
     member_rows: list[tuple[Cell, ...]] = []
@@ -341,22 +348,23 @@ def _charts(plan: TenderPlan) -> dict[str, str]:
         y_label="Mbps",
     )
     fc = plan.pool_forecast
-    labels = list(fc.history_months) + list(fc.months)
-    h = len(fc.history_months)
-    pad: list[float | None] = [None] * h
-    charts["forecast"] = svg.line_chart(
-        labels,
-        [
-            ("history", [*fc.history_mbps, *([None] * len(fc.months))]),
-            ("median forecast", [*pad, *fc.median.tolist()]),
-        ],
-        bands=[
-            ("95% band", [*pad, *fc.quantile(0.025).tolist()], [*pad, *fc.quantile(0.975).tolist()]),
-            ("80% band", [*pad, *fc.quantile(0.1).tolist()], [*pad, *fc.quantile(0.9).tolist()]),
-        ],
-        title="Pool's monthly 95th: history and forecast",
-        y_label="Mbps",
-    )
+    if fc is not None:
+        labels = list(fc.history_months) + list(fc.months)
+        h = len(fc.history_months)
+        pad: list[float | None] = [None] * h
+        charts["forecast"] = svg.line_chart(
+            labels,
+            [
+                ("history", [*fc.history_mbps, *([None] * len(fc.months))]),
+                ("median forecast", [*pad, *fc.median.tolist()]),
+            ],
+            bands=[
+                ("95% band", [*pad, *fc.quantile(0.025).tolist()], [*pad, *fc.quantile(0.975).tolist()]),
+                ("80% band", [*pad, *fc.quantile(0.1).tolist()], [*pad, *fc.quantile(0.9).tolist()]),
+            ],
+            title="Pool's monthly 95th: history and forecast",
+            y_label="Mbps",
+        )
     for provider, curve in sorted(plan.curves.items()):
         if not curve:
             continue
@@ -437,7 +445,7 @@ def render_html(plan: TenderPlan, all_tables: Sequence[Table]) -> str:
         charts["pooling"],
         _html_table(by_name["pooling_dividend"]),
         "<h2>2. Forecast</h2>",
-        charts["forecast"],
+        charts.get("forecast", ""),
         _html_table(by_name["forecast_pool"]),
         _html_table(by_name["forecast_members"], limit=60),
         "<h2>3. Commit</h2>",
