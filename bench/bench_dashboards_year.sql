@@ -10,7 +10,8 @@ select member_id, ts as interval_start, cast(ts as date) as interval_date, 1 as 
        in_mbps * 1e6 as in_bps, out_mbps * 1e6 as out_bps,
        in_mbps * 1e6 * 300 / 8 * 0.7 as in_ipv4_bytes, in_mbps * 1e6 * 300 / 8 * 0.3 as in_ipv6_bytes,
        out_mbps * 1e6 * 300 / 8 * 0.7 as out_ipv4_bytes, out_mbps * 1e6 * 300 / 8 * 0.3 as out_ipv6_bytes
-from r;
+from r
+order by ts, member_id;
 
 insert into main.fct_port_traffic_5min by name
 with ports as (
@@ -27,7 +28,8 @@ select ports.port_id, r.ts as interval_start, cast(r.ts as date) as interval_dat
        r.out_mbps / member_ports / ports.speed_mbps as out_utilisation,
        true as is_trusted, false as is_gap, false as is_failed_read, false as is_reset, false as is_wrap,
        false as is_over_speed, 'counters' as rate_source
-from r join ports using (member_id);
+from r join ports using (member_id)
+order by r.ts, ports.port_id;
 
 insert into main.fct_member_transit_usage_5min by name
 select member_id, ts as interval_start, cast(ts as date) as interval_date,
@@ -36,7 +38,8 @@ select member_id, ts as interval_start, cast(ts as date) as interval_date,
        cast(in_mbps * transit_share * 1e6 * 300 / 8 as hugeint) as in_flow_estimated_bytes,
        cast(out_mbps * transit_share * 0.3 * 1e6 * 300 / 8 as hugeint) as out_flow_estimated_bytes,
        cast(20 as hugeint) as flow_count, true as is_scaled, false as has_prefix_attribution
-from r;
+from r
+order by ts, member_id;
 
 insert into main.fct_transit_usage_5min by name
 with pool as (
@@ -57,7 +60,8 @@ select contract_id, interval_start, cast(interval_start as date) as interval_dat
        in_bytes, out_bytes, in_bytes + out_bytes as in_plus_out_bytes,
        in_bytes * 8.0 / 300 as in_bps, out_bytes * 8.0 / 300 as out_bps,
        2 as ports_expected, 2 as ports_with_rate, true as is_complete, true as is_billable
-from split;
+from split
+order by interval_start, contract_id;
 
 insert into main.fct_reconciliation_5min by name
 select port_id, interval_start, interval_date, member_id,
@@ -67,7 +71,8 @@ select port_id, interval_start, interval_date, member_id,
        cast(40 as hugeint) as in_sample_count, cast(40 as hugeint) as out_sample_count,
        1 + 0.03 * (random() - 0.5) as in_ratio, 1 + 0.03 * (random() - 0.5) as out_ratio,
        random() < 0.001 as is_alarm
-from main.fct_port_traffic_5min;
+from main.fct_port_traffic_5min
+order by interval_start, port_id;
 
 insert into main.fct_flow_loss_5min by name
 with exporters as (
@@ -79,7 +84,8 @@ select grid.interval_start, grid.interval_date, 'sflow5' as flow_protocol, expor
        cast(20000 as hugeint) as samples_received,
        cast(case when random() < 0.01 then 20 else 0 end as hugeint) as samples_missing,
        0 as exporter_datagrams_quarantined, 0.0 as datagram_loss_ratio, 0.0 as sample_loss_ratio
-from grid cross join exporters;
+from grid cross join exporters
+order by grid.interval_start, exporter_address;
 
 insert into main.fct_member_traffic_daily by name
 select member_id, interval_date as traffic_date, count(*) as intervals_seen, count(*) as intervals_used,

@@ -280,18 +280,24 @@ DATASETS: tuple[Dataset, ...] = (
     # ---- virtual datasets: operator / purchasing only, never granted to a member role ----
     Dataset(
         "v_exchange_vs_transit_daily",
-        "Exchange traffic (members' ports, into the exchange) against transit (both directions) per UTC day.",
+        "Exchange traffic (members' ports, into the exchange) against transit (both directions) per day: "
+        "exchange days from fct_member_traffic_daily (exchange time zone), transit days in the contracts' "
+        "billing time zone.",
         "traffic_date",
         (m("avg_bps", "SUM(bytes) * 8.0 / 86400", "average bit/s", BPS),),
         sql=(
-            "SELECT interval_date AS traffic_date, 'exchange' AS path, SUM(in_bytes) AS bytes\n"
-            "FROM main.fct_member_traffic_5min GROUP BY 1, 2\n"
-            "UNION ALL\n"
-            "SELECT interval_date, 'transit from providers', SUM(in_bytes)\n"
-            "FROM main.fct_transit_usage_5min GROUP BY 1, 2\n"
-            "UNION ALL\n"
-            "SELECT interval_date, 'transit to providers', SUM(out_bytes)\n"
-            "FROM main.fct_transit_usage_5min GROUP BY 1, 2"
+            "WITH tz AS (\n"
+            "  SELECT COALESCE(ANY_VALUE(billing_timezone), 'UTC') AS name FROM main.dim_transit_contracts\n"
+            "),\n"
+            "transit AS (\n"
+            "  SELECT CAST(timezone(tz.name, u.interval_start) AS DATE) AS traffic_date,\n"
+            "         SUM(u.in_bytes) AS in_bytes, SUM(u.out_bytes) AS out_bytes\n"
+            "  FROM main.fct_transit_usage_5min AS u CROSS JOIN tz GROUP BY 1\n"
+            ")\n"
+            "SELECT traffic_date, 'exchange' AS path, SUM(in_bytes) AS bytes\n"
+            "FROM main.fct_member_traffic_daily GROUP BY 1, 2\n"
+            "UNION ALL SELECT traffic_date, 'transit from providers', in_bytes FROM transit\n"
+            "UNION ALL SELECT traffic_date, 'transit to providers', out_bytes FROM transit"
         ),
         virtual_columns=(("traffic_date", "DATE"), ("path", "VARCHAR"), ("bytes", "DOUBLE")),
     ),
@@ -841,13 +847,14 @@ OPERATIONS_DASHBOARD = Dashboard(
             ),
             Chart(
                 "ops_reconciliation_alarms",
-                "Ports with reconciliation alarms",
+                "Ports with reconciliation alarms, last 30 days",
                 "fct_reconciliation_5min",
                 "table",
                 ("alarms", "in_ratio", "out_ratio"),
                 groupby=("port_id",),
                 row_limit=500,
                 width=4,
+                time_range="Last month",
             ),
         ),
         (
