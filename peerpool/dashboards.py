@@ -1,9 +1,11 @@
 """``peerpool dashboards``: import the Superset assets in ``dashboards/`` and provision its security.
 
 Superset runs in its own environment (``.venvs/superset``); this module drives it from the core
-environment. The assets are YAML with stable UUIDs; the database URI is not in them but taken
-from the environment (``PEERPOOL_SERVING``, the serving DuckDB file) when they are imported,
-and the database is opened read-only with DuckDB's external access disabled.
+environment. The assets are YAML with stable UUIDs (written by ``dashboards/make_assets.py``); the
+database URI is not in them but taken from the environment (``PEERPOOL_SERVING``, the serving
+DuckDB file) when they are imported, and the database is opened read-only with DuckDB's external
+access disabled. Migration, import and provisioning run in one process in Superset's app context
+(``dashboards/provision.py``). See docs/dashboards.md.
 """
 
 from __future__ import annotations
@@ -88,16 +90,6 @@ def render_assets(target: Path, env: dict[str, str]) -> int:
     if count == 0:
         raise DashboardsError(f"no YAML assets under {ASSETS}: the checkout is incomplete")
     return count
-
-
-def superset(env: dict[str, str], *args: str, what: str) -> str:
-    proc = subprocess.run(
-        [str(SUPERSET_BIN / "superset"), *args], capture_output=True, text=True, env=env, timeout=900
-    )
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-25:])
-        raise DashboardsError(f"superset {what} failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout
 
 
 def _load_security() -> dict[str, Any]:
