@@ -51,23 +51,43 @@ def _parquet_glob(lake: Path, table: str) -> str | None:
 
 
 def last_heard(lake: Path, at: dt.datetime, lookback: dt.timedelta) -> dict[str, dt.datetime]:
-    """Last datagram time per exporter address within ``lookback`` before ``at`` (flows table)."""
-    pattern = _parquet_glob(lake, "flows")
-    if pattern is None:
-        return {}
-    days = sorted({(at - lookback).date().isoformat(), at.date().isoformat()})
+    """Last time each exporter address was heard from, within ``lookback`` before ``at``.
+
+    Two sources: the exact arrival time of its newest flow row, and the loss table, which counts
+    every datagram of an exporter per 5-minute interval (counter-only datagrams included); a
+    datagram there counts as heard at the interval's end (at most ``at``).
+    """
+    heard: dict[str, dt.datetime] = {}
     con = duckdb.connect()
-    rows = con.execute(
-        f"""
-        select exporter_address, max(received_at)
-        from read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)
-        where cast(date as varchar) in ({", ".join("?" for _ in days)})
-          and received_at > ? and received_at <= ?
-        group by 1
-        """,
-        [*days, at - lookback, at],
-    ).fetchall()
-    return {str(address): when for address, when in rows}
+    flows = _parquet_glob(lake, "flows")
+    if flows is not None:
+        days = sorted({(at - lookback).date().isoformat(), at.date().isoformat()})
+        rows = con.execute(
+            f"""
+            select exporter_address, max(received_at)
+            from read_parquet('{flows}', hive_partitioning = true, union_by_name = true)
+            where cast(date as varchar) in ({", ".join("?" for _ in days)})
+              and received_at > ? and received_at <= ?
+            group by 1
+            """,
+            [*days, at - lookback, at],
+        ).fetchall()
+        heard.update({str(address): when for address, when in rows})
+    loss = _parquet_glob(lake, "flow_loss")
+    if loss is not None:
+        rows = con.execute(
+            f"""
+            select exporter_address, least(max(interval_start) + interval 5 minute, ?)
+            from read_parquet('{loss}', hive_partitioning = true, union_by_name = true)
+            where datagrams_received > 0 and interval_start >= ? and interval_start < ?
+            group by 1
+            """,
+            [at, at - lookback, at],
+        ).fetchall()
+        for address, when in rows:
+            key = str(address)
+            heard[key] = max(heard.get(key, when), when)
+    return heard
 
 
 def check_exporters(

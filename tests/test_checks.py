@@ -107,3 +107,17 @@ def test_bad_duration_is_refused_with_an_example() -> None:
     assert parse_duration("15m") == dt.timedelta(minutes=15)
     with pytest.raises(Exception, match=r"write e\.g\. 15m"):
         parse_duration("fifteen")
+
+
+def test_an_exporter_sending_only_counter_samples_is_heard_through_the_loss_table(tmp_path: Path) -> None:
+    # no flow rows at all; the loss table saw 3 datagrams of the agent in [11:50, 11:55)
+    write(tmp_path, "flow_loss", [
+        {"interval_start": AT - dt.timedelta(minutes=10), "exporter_address": "10.255.0.1",
+         "datagrams_received": 3, "samples_received": 0},
+        {"interval_start": AT - dt.timedelta(minutes=40), "exporter_address": "10.255.0.2",
+         "datagrams_received": 3, "samples_received": 0},
+    ])  # fmt: skip
+    exporters = {"10.255.0.1": "ktw-sw1", "10.255.0.2": "waw-sw1"}
+    problems = check_exporters(tmp_path, exporters, AT, dt.timedelta(minutes=15))
+    # ktw-sw1 heard at 11:55 (5 min before), waw-sw1 at 11:25 (35 min before: silent)
+    assert [p.subject for p in problems] == ["waw-sw1 (10.255.0.2)"]
