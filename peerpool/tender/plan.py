@@ -122,7 +122,10 @@ def build_plan(
         traffic_by_month: dict[str, tuple[MonthTraffic, str]] = {}
         for month in months_available:
             contracts = marts.contracts(month)
-            coverage = min(c.intervals_used / c.intervals_in_month for c in contracts if c.intervals_in_month)
+            coverage = min(
+                (c.intervals_used / c.intervals_in_month for c in contracts if c.intervals_in_month),
+                default=0.0,
+            )
             if float_decimal(coverage) < settings.min_month_coverage:
                 skipped.append(f"{month} ({coverage:.0%} of the month's intervals)")
                 continue
