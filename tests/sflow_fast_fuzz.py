@@ -1,0 +1,370 @@
+"""Differential fuzzing of the C sFlow decoder against the pure-Python reference, run as a script.
+
+    python -m tests.sflow_fast_fuzz real                   every sFlow datagram of the real captures
+    python -m tests.sflow_fast_fuzz mutations [--scale S]  truncations, bit flips, overwrites of them
+    python -m tests.sflow_fast_fuzz hypothesis [--scale S] random bytes, plausible datagrams
+    python -m tests.sflow_fast_fuzz huge                   counts and lengths of 2**32 - 1
+
+It lives outside pytest on purpose: tests/test_sflow_fast.py starts it in a subprocess, so a crash of
+the C code (a segfault) fails that test instead of killing the test run, and the same script is what
+runs under valgrind memcheck (see the module docstring of tests/test_sflow_fast.py).
+
+Every input is decoded by the reference (``ingest.sflow.decode.decode_datagram``, from bytes) and by
+the C module from a buffer placed against a PROT_NONE guard page, once ending right before the guard
+and once starting right after another one: a read past either end of the datagram faults at once.
+Compared: the whole result or the whole error (message, offset, exporter, partial result), the
+``FlowBatch`` view of the same datagram (what it adds, its sequence runs, counter samples, error),
+and, every few hundred datagrams, the batch's Arrow columns against the pure pipeline's flows table.
+Exit status 0 when everything agreed, 1 with the first disagreements printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gzip
+import mmap
+import random
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ingest.enrich import Enricher
+from ingest.pcap import read_udp_datagrams
+from ingest.pipeline import _FlowsBuffer
+from ingest.sflow import fast
+from ingest.sflow.decode import FlowSample, SflowDecodeError
+from ingest.sflow.decode import decode_datagram as decode_py
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+BENCH_CORPUS = REALDATA / "bench" / "corpus-pmacct-sfprobe-4529dgrams.datagrams.bin.gz"
+GENERATED = REALDATA / "generated" / "pmacct-sfprobe.datagrams.bin"
+MAX_SIZE = 65536
+
+
+class GuardedBuffer:
+    """A region of anonymous memory between two PROT_NONE pages (reads past a datagram fault)."""
+
+    def __init__(self) -> None:
+        self.page = mmap.PAGESIZE
+        self.data_pages = (MAX_SIZE + self.page - 1) // self.page
+        self.region = mmap.mmap(-1, (self.data_pages + 2) * self.page)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(self.region))
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        for page in (0, self.data_pages + 1):
+            if libc.mprotect(base + page * self.page, self.page, 0) != 0:  # PROT_NONE
+                raise OSError(ctypes.get_errno(), "mprotect failed")
+        self.view = memoryview(self.region)
+
+    def at_end(self, data: bytes) -> memoryview:
+        """``data`` ending right before the upper guard page."""
+        end = (self.data_pages + 1) * self.page
+        self.region[end - len(data) : end] = data
+        return self.view[end - len(data) : end]
+
+    def at_start(self, data: bytes) -> memoryview:
+        """``data`` starting right after the lower guard page."""
+        start = self.page
+        self.region[start : start + len(data)] = data
+        return self.view[start : start + len(data)]
+
+
+def outcome(decode: Callable[[Any], Any], data: Any) -> tuple[Any, ...]:
+    """Everything a decode gives: the datagram, or the error with its partial result."""
+    try:
+        g = decode(data)
+    except SflowDecodeError as exc:
+        p = exc.partial
+        partial = None
+        if p is not None:
+            partial = (
+                p.version,
+                p.agent_address,
+                p.sub_agent_id,
+                p.sequence_number,
+                p.uptime_ms,
+                p.flow_samples,
+                p.counter_samples,
+                p.unknown_samples,
+                p.unknown_records,
+                p.skipped_records,
+            )
+        return ("error", type(exc), str(exc), exc.args, exc.offset, exc.exporter, exc.protocol, partial)
+    return (
+        "ok",
+        type(g),
+        g.version,
+        g.agent_address,
+        g.sub_agent_id,
+        g.sequence_number,
+        g.uptime_ms,
+        g.flow_samples,
+        g.counter_samples,
+        g.unknown_samples,
+        g.unknown_records,
+        g.skipped_records,
+    )
+
+
+def runs_of(samples: list[FlowSample]) -> list[tuple[int, int, int, int]]:
+    """Sequence runs written out plainly: one source, each sequence one more than the last."""
+    runs: list[list[int]] = []
+    for s in samples:
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and (last[0], last[1]) == (s.source_id_type, s.source_id_index)
+            and (last[2] + last[3]) % (1 << 32) == s.sequence_number
+        ):
+            last[3] += 1
+        else:
+            runs.append([s.source_id_type, s.source_id_index, s.sequence_number, 1])
+    return [(a, b, c, d) for a, b, c, d in runs]
+
+
+class Checker:
+    def __init__(self) -> None:
+        if not fast.AVAILABLE or fast.decode_datagram_c is None:
+            raise SystemExit(
+                "the C decoder is not built: install the package (uv pip install --no-deps -e .)"
+            )
+        self.decode_c = fast.decode_datagram_c
+        self.guard = GuardedBuffer()
+        self.batch = fast.new_batch()
+        self.batch_expected: list[FlowSample] = []
+        self.batch_ctx: list[tuple[int, int, str, int]] = []
+        self.checked = 0
+        self.failures: list[str] = []
+
+    def fail(self, what: str, data: bytes, expected: Any, got: Any) -> None:
+        if len(self.failures) < 5:
+            self.failures.append(
+                f"{what} differs on {data.hex()}:\n  reference: {expected!r}\n  C:         {got!r}"
+            )
+        else:
+            self.failures.append(what)
+
+    def check(self, data: bytes) -> None:
+        data = data[:MAX_SIZE]
+        self.checked += 1
+        expected = outcome(decode_py, data)
+        for view in (self.guard.at_end(data), self.guard.at_start(data)):
+            got = outcome(self.decode_c, view)
+            if got != expected:
+                self.fail("decode_datagram", data, expected, got)
+        self.check_batch(data, expected)
+
+    def check_batch(self, data: bytes, expected: tuple[Any, ...]) -> None:
+        batch = self.batch
+        before = len(batch)
+        added, agent, sub, seq, uptime, runs, counters, error = batch.add(self.guard.at_end(data))
+        if expected[0] == "ok":
+            _, _, _, e_agent, e_sub, e_seq, e_uptime, flows, e_counters, *_ = expected
+            e_error = None
+        else:
+            partial = expected[7]
+            e_error = (expected[2], expected[4])
+            if partial is None:
+                want: tuple[Any, ...] = (0, None, None, [])
+                got: tuple[Any, ...] = (added, agent, counters, batch.samples(before))
+                if got != want or error is None or (str(error), error.offset) != e_error:
+                    self.fail("FlowBatch.add (bad header)", data, (want, e_error), (got, error))
+                return
+            _, e_agent, e_sub, e_seq, e_uptime, flows, e_counters, *_ = partial
+        got = (
+            added,
+            agent,
+            sub,
+            seq,
+            uptime,
+            runs,
+            counters or [],
+            None if error is None else (str(error), error.offset),
+            batch.samples(before),
+        )
+        want = (len(flows), e_agent, e_sub, e_seq, e_uptime, runs_of(flows), e_counters, e_error, flows)
+        if got != want:
+            self.fail("FlowBatch.add", data, want, got)
+        if added:
+            assert agent is not None
+            self.batch_expected += flows
+            self.batch_ctx.append((added, 1_700_000_000_000_000_000 + self.checked, agent, sub))
+        if len(batch) >= 400:
+            self.check_columns()
+
+    def check_columns(self) -> None:
+        """The batch's Arrow columns against the pure pipeline's flows table of the same samples."""
+        batch = self.batch
+        pure = _FlowsBuffer(Enricher(), "fuzz")
+        pure.samples = list(self.batch_expected)
+        pure.sample_ctx = list(self.batch_ctx)
+        try:
+            table = pure._sflow_table()
+        except Exception as exc:  # the pure path refuses values its columns cannot hold
+            if fast.lake_arrays(batch) is not None:
+                self.failures.append(f"pure flows table raised {exc!r} but the C columns were built")
+        else:
+            columns = fast.lake_arrays(batch)
+            if columns is None:
+                self.failures.append("C columns refused a batch the pure flows table accepted")
+            else:
+                for name, array in columns.items():
+                    if not array.equals(table.column(name).combine_chunks()):
+                        self.failures.append(f"flows column {name} differs")
+            for name in fast.TEXT_COLUMNS:
+                if not fast.text_array(batch, name).equals(table.column(name).combine_chunks()):
+                    self.failures.append(f"flows column {name} differs")
+        if batch.samples() != self.batch_expected:
+            self.failures.append("FlowBatch.samples() differs from the samples added")
+        batch.clear()
+        self.batch_expected, self.batch_ctx = [], []
+
+    def finish(self) -> int:
+        if len(self.batch):
+            self.check_columns()
+        if self.failures:
+            print(f"{len(self.failures)} disagreements in {self.checked} inputs", file=sys.stderr)
+            for failure in self.failures[:5]:
+                print(failure, file=sys.stderr)
+            return 1
+        print(f"{self.checked} inputs: C decoder and reference agree")
+        return 0
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def length_prefixed(raw: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos + 4 <= len(raw):
+        (n,) = struct.unpack_from("!I", raw, pos)
+        out.append(raw[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    return out
+
+
+def real_sflow_datagrams() -> dict[str, list[bytes]]:
+    """Every sFlow datagram of the real captures: pcaps/**, generated/, the bench corpus."""
+    found: dict[str, list[bytes]] = {}
+    for pcap in sorted((REALDATA / "pcaps").rglob("*.pcap")):
+        payloads = [d.payload for d in read_udp_datagrams(pcap)]
+        sflow = [p for p in payloads if p[:4] == b"\0\0\0\x05"]
+        if sflow:
+            found[str(pcap.relative_to(REALDATA))] = sflow
+    found["generated/pmacct-sfprobe.datagrams.bin"] = length_prefixed(GENERATED.read_bytes())
+    found["bench/corpus-pmacct-sfprobe"] = length_prefixed(gzip.decompress(BENCH_CORPUS.read_bytes()))
+    return found
+
+
+def mutations(scale: float) -> Iterator[bytes]:
+    rng = random.Random(20261121)
+    real = real_sflow_datagrams()
+    bench = real.pop("bench/corpus-pmacct-sfprobe")
+    seeds = [d for datagrams in real.values() for d in datagrams[:8]] + rng.sample(
+        bench, max(1, int(40 * scale))
+    )
+    seeds = seeds[: max(3, int(len(seeds) * min(1.0, scale)))]
+    for data in seeds:
+        yield data
+        for cut in range(len(data)):
+            yield data[:cut]
+        buffer = bytearray(data)
+        for position in range(min(len(buffer) * 8, int(3000 * scale) + 8)):
+            buffer[position // 8] ^= 1 << (position % 8)
+            yield bytes(buffer)
+            buffer[position // 8] ^= 1 << (position % 8)
+    for _ in range(int(20000 * scale)):
+        buffer = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(buffer))
+            width = rng.choice([1, 2, 4])
+            buffer[at : at + width] = rng.choice(
+                [
+                    rng.randbytes(width),
+                    b"\xff" * width,
+                    b"\0" * width,
+                    struct.pack("!I", rng.randrange(300))[-width:],
+                ]
+            )
+        if rng.random() < 0.2:
+            del buffer[rng.randrange(len(buffer)) :]
+        yield bytes(buffer)
+
+
+def huge_claims() -> Iterator[bytes]:
+    from tests.test_packet import eth, ipv4, tcp
+    from tests.test_sflow_decode import counter_sample, datagram, flow_sample, raw_header, record, words
+
+    one = flow_sample([raw_header(eth(0x0800, ipv4(6, tcp(1, 2))))])
+    yield datagram([one], count=2**32 - 1)
+    yield datagram([], count=2**32 - 1)
+    yield datagram([record(1, words(1, 2, 3, 4, 5, 6, 7, 2**32 - 1))])
+    yield datagram([record(3, words(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 2**32 - 1))])
+    yield datagram([record(2, words(1, 2, 2**32 - 1))])
+    yield datagram([record(4, words(1, 2, 3, 2**32 - 1))])
+    yield datagram([words(1, 2**32 - 1)])
+    yield datagram([flow_sample([words(1, 2**32 - 8)])])
+    yield datagram([flow_sample([record(1, words(1, 1500, 4, 2**32 - 1))])])
+    yield datagram([counter_sample([words(1, 2**32 - 4)])])
+    yield datagram([flow_sample([raw_header(b"\0" * 20, frame_length=2**32 - 1)], rate=2**32 - 1)])
+
+
+def run_hypothesis(checker: Checker, scale: float) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.test_sflow_decode import words
+    from tests.test_sflow_fuzz import plausible_datagrams
+
+    examples = max(20, int(1500 * scale))
+    config = settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+
+    @config
+    @given(st.binary(max_size=2048))
+    def random_bytes(data: bytes) -> None:
+        checker.check(data)
+
+    @config
+    @given(st.binary(max_size=600), st.sampled_from([1, 2]))
+    def behind_a_valid_header(body: bytes, address_type: int) -> None:
+        address = words(0xC0000201) if address_type == 1 else bytes(range(16))
+        checker.check(words(5, address_type) + address + words(0, 1, 2) + body)
+
+    @config
+    @given(plausible_datagrams())
+    def plausible(data: bytes) -> None:
+        checker.check(data)
+
+    random_bytes()
+    behind_a_valid_header()
+    plausible()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("routine", choices=["mutations", "hypothesis", "huge", "real"])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default amount of inputs")
+    args = parser.parse_args()
+    checker = Checker()
+    if args.routine == "mutations":
+        for data in mutations(args.scale):
+            checker.check(data)
+    elif args.routine == "real":
+        for datagrams in real_sflow_datagrams().values():
+            for data in datagrams:
+                checker.check(data)
+    elif args.routine == "huge":
+        for data in huge_claims():
+            checker.check(data)
+    else:
+        run_hypothesis(checker, args.scale)
+    return checker.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
