@@ -1,13 +1,14 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='interval_date') }}
--- sFlow estimate per exchange port, interval and direction, from the member matrix. Sampling is
+-- sFlow estimate per exchange port, interval and direction, from the lake's matrix. Sampling is
 -- ingress on edge ports, so direction 'in' (frames the member sent into the exchange, the port's
 -- ifIn) comes from the source port of each sample and 'out' (ifOut) from the destination port.
 with
 
 matrix as (
     select *
-    from {{ ref('int_member_matrix_aggregated') }}
-    where {{ incremental_filter('interval_date') }}
+    from {{ ref('stg_lake__member_matrix') }}
+    where {{ incremental_filter('partition_date', slack_days=1) }}
+      and {{ incremental_filter('interval_date') }}
 ),
 
 both_directions as (

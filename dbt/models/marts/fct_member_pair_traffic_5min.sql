@@ -6,52 +6,59 @@
 -- cannot tell its ports apart (for a member with one port it is that port). The raw sFlow
 -- estimate stays beside the scaled figure; without complete trusted counters the scaled
 -- figure is null. Scaled bytes are rounded to whole bytes (sums of doubles would otherwise
--- differ in the last bits between runs). A MAC on no configured port shows as member 'unknown' (never scaled).
+-- differ in the last bits between runs). A MAC on no configured port shows as member
+-- 'unknown' (never scaled).
 with
 
 matrix as (
     select *
-    from {{ ref('int_member_matrix_aggregated') }}
-    where {{ incremental_filter('interval_date') }}
+    from {{ ref('stg_lake__member_matrix') }}
+    where {{ incremental_filter('partition_date', slack_days=1) }}
+      and {{ incremental_filter('interval_date') }}
 ),
 
-member_sflow as (
-    select interval_start, src_member_id, sum(estimated_bytes) as sflow_member_bytes
-    from matrix
-    where src_member_id is not null
-    group by all
-),
-
-counters as (
-    select interval_start, member_id, in_bytes as counter_member_bytes
-    from {{ ref('fct_member_traffic_5min') }}
-    where is_complete and {{ incremental_filter('interval_date') }}
-),
-
-scaled as (
+pairs as (
     select
-        matrix.*,
-        matrix.estimated_bytes * counters.counter_member_bytes * 1.0 / nullif(member_sflow.sflow_member_bytes, 0)
-            as scaled_bytes
+        interval_start,
+        interval_date,
+        src_member_id,
+        dst_member_id,
+        sum(estimated_bytes) as estimated_bytes,
+        coalesce(sum(estimated_bytes) filter (where ip_version = 4), 0) as ipv4_estimated_bytes,
+        coalesce(sum(estimated_bytes) filter (where ip_version = 6), 0) as ipv6_estimated_bytes,
+        sum(estimated_packets) as estimated_packets,
+        sum(sample_count) as sample_count
     from matrix
-    left join member_sflow
-        on member_sflow.src_member_id = matrix.src_member_id and member_sflow.interval_start = matrix.interval_start
-    left join counters
-        on counters.member_id = matrix.src_member_id and counters.interval_start = matrix.interval_start
+    group by interval_start, interval_date, src_member_id, dst_member_id
+),
+
+-- counter bytes of the sender over its sampled bytes: the same factor for all its destinations
+scale as (
+    select
+        sflow.interval_start,
+        sflow.member_id,
+        counters.in_bytes * 1.0 / nullif(sflow.estimated_bytes, 0) as scale_factor
+    from {{ ref('int_member_sflow_5min') }} as sflow
+    inner join {{ ref('fct_member_traffic_5min') }} as counters
+        on counters.member_id = sflow.member_id and counters.interval_start = sflow.interval_start
+    where sflow.direction = 'in' and counters.is_complete
+      and {{ incremental_filter('sflow.interval_date') }}
+      and {{ incremental_filter('counters.interval_date') }}
 )
 
 select
-    interval_start,
-    interval_date,
-    coalesce(src_member_id, 'unknown') as src_member_id,
-    coalesce(dst_member_id, 'unknown') as dst_member_id,
-    cast(round(sum(scaled_bytes)) as bigint) as bytes,
-    round(sum(scaled_bytes)) * 8.0 / 300 as bps,
-    cast(round(sum(scaled_bytes) filter (where ip_version = 4)) as bigint) as ipv4_bytes,
-    cast(round(sum(scaled_bytes) filter (where ip_version = 6)) as bigint) as ipv6_bytes,
-    sum(estimated_bytes) as sflow_estimated_bytes,
-    sum(estimated_packets) as sflow_estimated_packets,
-    sum(sample_count) as sample_count,
-    bool_and(scaled_bytes is not null) as is_scaled
-from scaled
-group by interval_start, interval_date, coalesce(src_member_id, 'unknown'), coalesce(dst_member_id, 'unknown')
+    pairs.interval_start,
+    pairs.interval_date,
+    coalesce(pairs.src_member_id, 'unknown') as src_member_id,
+    coalesce(pairs.dst_member_id, 'unknown') as dst_member_id,
+    cast(round(pairs.estimated_bytes * scale.scale_factor) as bigint) as bytes,
+    round(pairs.estimated_bytes * scale.scale_factor) * 8.0 / 300 as bps,
+    cast(round(pairs.ipv4_estimated_bytes * scale.scale_factor) as bigint) as ipv4_bytes,
+    cast(round(pairs.ipv6_estimated_bytes * scale.scale_factor) as bigint) as ipv6_bytes,
+    pairs.estimated_bytes as sflow_estimated_bytes,
+    pairs.estimated_packets as sflow_estimated_packets,
+    pairs.sample_count,
+    scale.scale_factor is not null as is_scaled
+from pairs
+left join scale
+    on scale.member_id = pairs.src_member_id and scale.interval_start = pairs.interval_start

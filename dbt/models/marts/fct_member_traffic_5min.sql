@@ -12,32 +12,15 @@ port_rates as (
     where port_kind = 'member' and member_id is not null and {{ incremental_filter('interval_date') }}
 ),
 
-matrix as (
-    select *
-    from {{ ref('int_member_matrix_aggregated') }}
-    where {{ incremental_filter('interval_date') }}
-),
-
 shares as (
     select
         interval_start,
-        src_member_id as member_id,
-        'in' as direction,
-        coalesce(sum(estimated_bytes) filter (where ip_version = 4), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv4_share,
-        coalesce(sum(estimated_bytes) filter (where ip_version = 6), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv6_share
-    from matrix
-    where src_member_id is not null
-    group by all
-    union all
-    select
-        interval_start,
-        dst_member_id as member_id,
-        'out' as direction,
-        coalesce(sum(estimated_bytes) filter (where ip_version = 4), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv4_share,
-        coalesce(sum(estimated_bytes) filter (where ip_version = 6), 0) * 1.0 / nullif(sum(estimated_bytes), 0) as ipv6_share
-    from matrix
-    where dst_member_id is not null
-    group by all
+        member_id,
+        direction,
+        ipv4_estimated_bytes * 1.0 / nullif(estimated_bytes, 0) as ipv4_share,
+        ipv6_estimated_bytes * 1.0 / nullif(estimated_bytes, 0) as ipv6_share
+    from {{ ref('int_member_sflow_5min') }}
+    where {{ incremental_filter('interval_date') }}
 ),
 
 per_member as (
