@@ -31,7 +31,7 @@ class TenderSettings:
     site_shares: dict[str, Decimal] = field(default_factory=dict)
     reserved_mbps: dict[str, Decimal] = field(default_factory=dict)
     shapley_rel_target: float = 0.005
-    shapley_exact_max: int = 12
+    shapley_exact_max: int = 14
     shapley_time_budget_s: float = 600.0
     min_month_coverage: Decimal = Decimal("0.8")
 
@@ -155,7 +155,7 @@ def load_tiers(path: Path) -> TenderSettings:
         shapley_rel_target=float(
             _decimal(tender.get("shapley_rel_target", "0.005"), "tender.shapley_rel_target")
         ),
-        shapley_exact_max=int(tender.get("shapley_exact_max", 12)),
+        shapley_exact_max=int(tender.get("shapley_exact_max", 14)),
         shapley_time_budget_s=float(tender.get("shapley_time_budget_s", 600)),
         min_month_coverage=_decimal(
             tender.get("min_month_coverage", "0.8"), f"{path}: tender.min_month_coverage"
