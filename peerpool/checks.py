@@ -16,6 +16,7 @@ import click
 import duckdb
 
 from peerpool.config.load import load_exchange
+from peerpool.config.model import Exchange
 from peerpool.errors import PeerpoolError
 
 
@@ -141,6 +142,21 @@ def check_sample_loss(lake: Path, at: dt.datetime, window: dt.timedelta, thresho
     return problems
 
 
+def expected_exporters(exchange: Exchange, day: dt.date) -> dict[str, str]:
+    """Exporters that must be heard from: switches with a connected edge port (sFlow is sampled
+    on edge ports only, so a switch without one has nothing to send) and every border router."""
+    active = {
+        p.switch
+        for p in exchange.ports
+        if p.connected <= day and (p.disconnected is None or day < p.disconnected)
+    }
+    exporters = {
+        s.sflow_agent_address or s.management_address: s.id for s in exchange.switches if s.id in active
+    }
+    exporters.update({r.flow_exporter_address: r.id for r in exchange.border_routers})
+    return exporters
+
+
 def _fail_if(problems: list[Problem], what: str) -> None:
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -170,8 +186,7 @@ def exporters_command(
     at = dt.datetime.fromisoformat(at_text)
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
-    exporters = {s.sflow_agent_address or s.management_address: s.id for s in exchange.switches}
-    exporters.update({r.flow_exporter_address: r.id for r in exchange.border_routers})
+    exporters = expected_exporters(exchange, at.date())
     problems = check_exporters(lake, exporters, at, parse_duration(silent_after))
     problems += check_sample_loss(lake, at, parse_duration(loss_window), loss_threshold)
     _fail_if(problems, "exporter")

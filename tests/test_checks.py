@@ -121,3 +121,20 @@ def test_an_exporter_sending_only_counter_samples_is_heard_through_the_loss_tabl
     problems = check_exporters(tmp_path, exporters, AT, dt.timedelta(minutes=15))
     # ktw-sw1 heard at 11:55 (5 min before), waw-sw1 at 11:25 (35 min before: silent)
     assert [p.subject for p in problems] == ["waw-sw1 (10.255.0.2)"]
+
+
+def test_only_switches_with_a_connected_port_and_the_border_routers_are_expected() -> None:
+    from peerpool.checks import expected_exporters
+    from peerpool.config.load import load_exchange
+
+    exchange = load_exchange(EXAMPLE)
+    # example: ktw-sw1 has a port since 2024-01-01, waw-sw1 one since 2024-03-15; router ktw-br1
+    assert expected_exporters(exchange, dt.date(2024, 2, 1)) == {
+        "10.255.0.1": "ktw-sw1",
+        "10.255.1.1": "ktw-br1",
+    }
+    assert set(expected_exporters(exchange, dt.date(2026, 10, 1)).values()) == {
+        "ktw-sw1",
+        "waw-sw1",
+        "ktw-br1",
+    }
