@@ -50,12 +50,18 @@ def peerpool_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "peerpool.cli", *args]
 
 
-def run(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    if proc.returncode != 0:
+def run(command: list[str], what: str, env: dict[str, str] | None = None, attempts: int = 1) -> str:
+    """Run a command; retry (with a pause) when it fails on a busy SQLite metadata database."""
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+        if proc.returncode == 0:
+            return proc.stdout
+        if attempt < attempts and "database is locked" in proc.stderr + proc.stdout:
+            time.sleep(3 * attempt)
+            continue
         tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-20:])
         raise DemoError(f"{what} failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout
+    raise AssertionError("unreachable")
 
 
 def credentials(var: Path) -> dict[str, Any]:
@@ -179,7 +185,7 @@ def start_airflow(var: Path, env: dict[str, str]) -> str:
 
 def airflow_json(env: dict[str, str], *args: str) -> Any:
     airflow = str(VENVS / "airflow" / "bin" / "airflow")
-    out = run([airflow, *args, "-o", "json"], f"airflow {' '.join(args)}", env)
+    out = run([airflow, *args, "-o", "json"], f"airflow {' '.join(args)}", env, attempts=5)
     for line in out.splitlines():  # airflow may print warnings before the JSON document
         if line.startswith(("[{", "[]")):
             return json.loads(line)
@@ -215,7 +221,7 @@ def backfill_dag(env: dict[str, str], dag_id: str, first: dt.date, last: dt.date
     run(
         [airflow, "backfill", "create", "--dag-id", dag_id, "--from-date", first.isoformat(),
          "--to-date", last.isoformat(), "--max-active-runs", "1", "--reprocess-behavior", "none"],
-        f"airflow backfill create {dag_id}", env,
+        f"airflow backfill create {dag_id}", env, attempts=5,
     )  # fmt: skip
     with click.progressbar(length=wanted, label=f"{dag_id} runs", file=sys.stderr) as bar:
         finished = 0
@@ -229,9 +235,23 @@ def backfill_dag(env: dict[str, str], dag_id: str, first: dt.date, last: dt.date
     raise DemoError(f"{dag_id} backfill did not finish in time; see http://127.0.0.1:8080")
 
 
+LIVE_DAGS = ("peerpool_ingest", "peerpool_counters")
+
+
+def pause_live_dags(env: dict[str, str]) -> None:
+    """No real exporter or SNMP agent points at a demo: the two live 5-minute DAGs would only
+    report silent exporters and unreachable switches, so they start paused (the rest run)."""
+    airflow = str(VENVS / "airflow" / "bin" / "airflow")
+    for dag_id in LIVE_DAGS:
+        wait_for_dag(env, dag_id, 120)
+        run([airflow, "dags", "pause", dag_id], f"airflow dags pause {dag_id}", env, attempts=5)
+    say(f"paused {', '.join(LIVE_DAGS)}: unpause them when real exporters send to the collector")
+
+
 def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 5400) -> None:
     """The simulated month through the DAGs: replay per UTC day, models (assets), billing close."""
     deadline = time.monotonic() + timeout_s
+    pause_live_dags(env)
     first, last = utc_days(first_day, days)
     backfill_dag(env, "peerpool_replay", first, last, deadline)
     wait_for_models(env, deadline)
