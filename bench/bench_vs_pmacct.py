@@ -9,10 +9,16 @@ What is measured, in one run:
 
 * peerpool, one core, CPU time (``time.process_time``), on the corpora of realdata/bench (4,529 distinct
   pmacct sfprobe sFlow datagrams; 1,182 softflowd IPFIX messages), cycled:
-  - sFlow stages: decode only; decode + member-matrix aggregation; decode + matrix + loss accounting
-    (the per-datagram work of ``ingest.pipeline``; the headline "decoded and aggregated" figure);
+  - sFlow stages, each on both decoders: decode only; decode + member-matrix aggregation;
+    decode + matrix + loss accounting (the headline "decoded and aggregated" figure).
+    "pure" is the pure-Python path (``ingest.sflow.decode`` objects, ``MatrixAggregator.add_samples``
+    and ``LossTracker.sflow_datagram`` per datagram: the pipeline before the C decoder, and its
+    fallback). "C" is what ``ingest.pipeline`` now does: ``FlowBatch.add`` per datagram (every field
+    decoded into C records), the per-datagram context and ``LossTracker.sflow_datagram_runs``, and at
+    every ``FLOWS_CHUNK`` samples the matrix group-by (``_FlowsBuffer`` with the flows table left out:
+    that part is measured end to end);
   - sFlow end to end: ``process_files`` on a spool file (read, decode, matrix, loss, flow rows,
-    enrichment, Parquet parts, ledger);
+    enrichment, Parquet parts, ledger), on the C path and with ``PEERPOOL_SFLOW_PURE=1``;
   - the collector: CPU of a real ``peerpool collect`` process per datagram received and spooled;
   - IPFIX: decode into flow rows + loss accounting, and ``process_files`` end to end.
 * pmacct, the method of realdata/README.md section 4 with our own harness: the daemon listens on
@@ -53,11 +59,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import pyarrow as pa  # noqa: E402
+
+from ingest import pipeline  # noqa: E402
 from ingest import spool as sp  # noqa: E402
+from ingest.enrich import Enricher  # noqa: E402
 from ingest.loss import LossTracker  # noqa: E402
 from ingest.matrix import MatrixAggregator  # noqa: E402
 from ingest.netflow import NetflowDecoder, TemplateCache  # noqa: E402
 from ingest.pipeline import process_files  # noqa: E402
+from ingest.sflow import fast  # noqa: E402
 from ingest.sflow.decode import FlowSample, decode_datagram  # noqa: E402
 
 BENCH = REPO.parent / "shared" / "realdata" / "bench"
@@ -133,6 +144,54 @@ def sflow_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
     return one_pass
 
 
+class _MatrixOnly(pipeline._FlowsBuffer):
+    """The pipeline's batch buffer without the flows table (measured end to end instead)."""
+
+    def _batch_table(self, *args: Any) -> pa.Table:
+        return _NO_TABLE
+
+
+_NO_TABLE = pa.table({})
+
+
+def sflow_batch_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
+    """The pipeline's C path per datagram (``Pipeline._sflow_batched`` without spool and summary)."""
+    if not fast.AVAILABLE:
+        raise SystemExit("the C decoder is not built: uv pip install --no-deps -e .")
+    matrix = MatrixAggregator()
+    buffer = _MatrixOnly(Enricher(), "bench", fast.new_batch(), matrix)
+    batch = buffer.batch
+    assert batch is not None
+    loss = LossTracker()
+    loss.begin_file()
+    rounds = [0]
+
+    def one_pass() -> int:
+        base = T0 + rounds[0] * 10**9
+        rounds[0] += 1
+        n = 0
+        add = batch.add
+        for i, d in enumerate(corpus):
+            added, agent, sub_agent, sequence, uptime_ms, runs, _counters, _error = add(d)
+            n += added
+            if stage == "decode":
+                if len(batch) >= pipeline.FLOWS_CHUNK:
+                    batch.clear()
+                continue
+            assert agent is not None and runs is not None
+            received = base + i * 1000
+            if added:
+                buffer.add_batched(added, received, agent, sub_agent, True)
+            if stage == "decode+matrix+loss":
+                loss.sflow_datagram_runs(received, agent, sub_agent, sequence, uptime_ms, runs)
+        buffer.flush()
+        buffer.chunks.clear()
+        matrix.settle()
+        return n
+
+    return one_pass
+
+
 def ipfix_stage(corpus: list[bytes]) -> Callable[[], int]:
     decoder = NetflowDecoder(TemplateCache())
     loss = LossTracker()
@@ -166,14 +225,24 @@ def write_spool(path: Path, datagrams: list[bytes], protocol: int, rounds: int) 
     return k
 
 
-def end_to_end(corpus: list[bytes], protocol: int, rounds: int) -> tuple[int, float, float]:
-    """process_files on one spool file: (units, CPU s, wall s)."""
+def end_to_end(
+    corpus: list[bytes], protocol: int, rounds: int, pure: bool = False
+) -> tuple[int, float, float]:
+    """process_files on one spool file: (units, CPU s, wall s); ``pure``: PEERPOOL_SFLOW_PURE=1."""
     with tempfile.TemporaryDirectory() as tmp:
         spool = Path(tmp) / "20260101T0000-bench-1-000001.spool"
         write_spool(spool, corpus, protocol, rounds)
-        c0, w0 = time.process_time(), time.perf_counter()
-        result = process_files([spool], Path(tmp) / "lake", retention_days=100000)
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        before = os.environ.get(fast.PURE_ENV)
+        os.environ[fast.PURE_ENV] = "1" if pure else "0"
+        try:
+            c0, w0 = time.process_time(), time.perf_counter()
+            result = process_files([spool], Path(tmp) / "lake", retention_days=100000)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        finally:
+            if before is None:
+                del os.environ[fast.PURE_ENV]
+            else:
+                os.environ[fast.PURE_ENV] = before
     f = result.files[0]
     return (f.flow_samples if protocol == sp.PROTO_SFLOW5 else f.flow_records), cpu, wall
 
@@ -374,14 +443,25 @@ def collector_run(corpus: list[bytes], count: int, rate: float) -> dict[str, Any
 
 
 def profile_hot_path(corpus: list[bytes]) -> str:
-    body = sflow_stage(corpus, "decode+matrix+loss")
+    body = sflow_batch_stage(corpus, "decode+matrix+loss")
+    body()  # warm up (polars, caches)
     profiler = cProfile.Profile()
     profiler.enable()
-    for _ in range(3):
+    for _ in range(10):
         body()
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    return out.getvalue()
+
+
+def profile_end_to_end(corpus: list[bytes]) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    end_to_end(corpus, sp.PROTO_SFLOW5, rounds=20)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
     return out.getvalue()
 
 
@@ -403,14 +483,25 @@ def main() -> None:
     )
 
     ours: dict[str, float] = {}
+    pure: dict[str, float] = {}
     for stage in ("decode", "decode+matrix", "decode+matrix+loss"):
-        n, cpu = timed(sflow_stage(sflow, stage), args.seconds)
+        body = sflow_batch_stage(sflow, stage)
+        body()  # warm up (polars' first group-by, allocations)
+        n, cpu = timed(body, args.seconds)
         ours[stage] = n / cpu
-        print(f"peerpool sFlow {stage:20s}: {n / cpu:>10,.0f} samples per CPU-s")
+        print(f"peerpool sFlow C    {stage:20s}: {n / cpu:>10,.0f} samples per CPU-s")
+        n, cpu = timed(sflow_stage(sflow, stage), args.seconds)
+        pure[stage] = n / cpu
+        print(f"peerpool sFlow pure {stage:20s}: {n / cpu:>10,.0f} samples per CPU-s")
     n, cpu, wall = end_to_end(sflow, sp.PROTO_SFLOW5, rounds=20)
     ours["sflow end to end"] = n / cpu
     print(
-        f"peerpool sFlow process_files      : {n / cpu:>10,.0f} samples per CPU-s ({n:,}, {wall:.1f} s wall)"
+        f"peerpool sFlow process_files C    : {n / cpu:>10,.0f} samples per CPU-s ({n:,}, {wall:.1f} s wall)"
+    )
+    n, cpu, wall = end_to_end(sflow, sp.PROTO_SFLOW5, rounds=20, pure=True)
+    pure["sflow end to end"] = n / cpu
+    print(
+        f"peerpool sFlow process_files pure : {n / cpu:>10,.0f} samples per CPU-s ({n:,}, {wall:.1f} s wall)"
     )
     n, cpu = timed(ipfix_stage(ipfix), args.seconds)
     ours["ipfix decode+loss"] = n / cpu
@@ -456,21 +547,27 @@ def main() -> None:
     samples_per_datagram = samples_per_pass / len(sflow)
     collector_s_per_sample = 1 / (collector["datagrams_per_cpu_s"] * samples_per_datagram)
     ours_total = 1 / (collector_s_per_sample + 1 / ours["sflow end to end"])
+    pure_total = 1 / (collector_s_per_sample + 1 / pure["sflow end to end"])
     hot = ours["decode+matrix+loss"]
+    pure_hot = pure["decode+matrix+loss"]
     sf_peer = sfacctd["per_cpu_s"] or 1
     nf_peer = nfacctd["per_cpu_s"] or 1
     load = os.getloadavg()[0]
     today = dt.date.today().isoformat()
     lines = [
-        f"- {today} bench_vs_pmacct sFlow: peerpool decode+matrix+loss {hot:,.0f} samples/CPU-s "
-        f"(decode only {ours['decode']:,.0f}, +matrix {ours['decode+matrix']:,.0f}); "
-        f"process_files to the lake {ours['sflow end to end']:,.0f}; with the collector's receive+spool "
-        f"{ours_total:,.0f}; sfacctd ({sfacctd['aggregate']}) {sf_peer:,} samples/CPU-s "
+        f"- {today} bench_vs_pmacct sFlow (C decoder, columnar pipeline; pure-Python path in the same run "
+        f"in brackets): peerpool decode+matrix+loss {hot:,.0f} samples/CPU-s [{pure_hot:,.0f}] "
+        f"(decode only {ours['decode']:,.0f} [{pure['decode']:,.0f}], +matrix {ours['decode+matrix']:,.0f} "
+        f"[{pure['decode+matrix']:,.0f}]); process_files to the lake {ours['sflow end to end']:,.0f} "
+        f"[{pure['sflow end to end']:,.0f}]; with the collector's receive+spool {ours_total:,.0f} "
+        f"[{pure_total:,.0f}]; sfacctd ({sfacctd['aggregate']}) {sf_peer:,} samples/CPU-s "
         f"({sfacctd['accounted']:,}/{sfacctd['units_sent']:,} accounted at {args.sflow_rate:,.0f} dgrams/s, "
-        f"drops {sfacctd['udp_drops']}); ratio hot path/sfacctd {hot / sf_peer:.2f}, "
-        f"end to end/sfacctd {ours_total / sf_peer:.2f}; EPIX 35k samples/s headroom "
-        f"x{hot / EPIX_SAMPLES_PER_S:.1f} (hot path), x{ours_total / EPIX_SAMPLES_PER_S:.1f} "
-        f"(end to end, one core); CPython {platform.python_version()}; "
+        f"drops {sfacctd['udp_drops']}); "
+        f"ratio hot path/sfacctd {hot / sf_peer:.2f} [{pure_hot / sf_peer:.2f}], "
+        f"end to end/sfacctd {ours_total / sf_peer:.2f} [{pure_total / sf_peer:.2f}]; "
+        f"EPIX 35k samples/s headroom x{hot / EPIX_SAMPLES_PER_S:.1f} (hot path), "
+        f"x{ours_total / EPIX_SAMPLES_PER_S:.1f} (end to end, one core); "
+        f"CPython {platform.python_version()}; "
         f"load {load:.1f} on {os.cpu_count()} CPUs",
         f"- {today} bench_vs_pmacct IPFIX: peerpool decode+rows+loss "
         f"{ours['ipfix decode+loss']:,.0f} records/CPU-s, process_files {ours['ipfix end to end']:,.0f}; "
@@ -483,7 +580,10 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.profile:
+        print("hot path (C decoder, decode+matrix+loss), 10 passes:")
         print(profile_hot_path(sflow))
+        print("process_files (C decoder), 20 passes of the corpus in one spool file:")
+        print(profile_end_to_end(sflow))
     if not args.no_record:
         if not RESULTS.exists():
             RESULTS.write_text(RESULTS_HEADER)

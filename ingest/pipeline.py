@@ -351,6 +351,16 @@ class _FlowsBuffer:
         if self.matrix is not None:
             exchange = np.repeat(np.fromiter((c[4] for c in ctx), dtype=np.bool_, count=m), counts)
             aggregate_batch(self.matrix, keys, received, agent_codes, self.agents, exchange)
+        return self._batch_table(keys, counts, received, agent_codes)
+
+    def _batch_table(
+        self, keys: dict[str, np.ndarray], counts: np.ndarray, received: np.ndarray, agent_codes: np.ndarray
+    ) -> pa.Table:
+        """The enriched flows chunk of the batch (``counts`` samples per datagram of ``batch_ctx``)."""
+        batch = self.batch
+        assert batch is not None
+        ctx = self.batch_ctx
+        m = len(ctx)
         columns = fast.lake_arrays(batch)
         if columns is None:
             # a value the lake cannot hold: the pure path raises there; take it, to fail as it does

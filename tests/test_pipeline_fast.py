@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gzip
+import itertools
 import os
 import random
 import struct
@@ -367,34 +368,40 @@ def _sample(fields: dict[str, Any]) -> FlowSample:
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(matrix_samples())
-def test_matrix_columns_equal_samples_one_by_one(samples: list[tuple[int, str, dict[str, Any]]]) -> None:
-    """``add_columns`` (group-by, or Python integers when sums could pass 2**63) gives the same raw
-    aggregate and the same rows as ``add_samples`` datagram by datagram."""
+@given(matrix_samples(), st.lists(st.integers(0, 80), max_size=3))
+def test_matrix_columns_equal_samples_one_by_one(
+    samples: list[tuple[int, str, dict[str, Any]]], cuts: list[int]
+) -> None:
+    """``add_columns`` over one or several batches (group-by, or Python integers when sums could
+    pass 2**63) gives the same raw aggregate and the same rows as ``add_samples`` sample by sample."""
     per_sample, per_column = MatrixAggregator(), MatrixAggregator()
     for received, agent, fields in samples:
         per_sample.add_samples(received, agent, [_sample(fields)])
     agents = sorted({a for _r, a, _f in samples})
+    bounds = [0, *sorted(c for c in cuts if c < len(samples)), len(samples)]
+    for start, stop in itertools.pairwise(bounds):
+        part = samples[start:stop]
 
-    def column(name: str, none: int) -> np.ndarray:
-        return np.array([none if f[name] is None else f[name] for _r, _a, f in samples], dtype=np.int64)
+        def column(name: str, none: int, part: list[tuple[int, str, dict[str, Any]]] = part) -> np.ndarray:
+            return np.array([none if f[name] is None else f[name] for _r, _a, f in part], dtype=np.int64)
 
-    key_vlan = np.array(
-        [f["vlan"] if f["vlan"] is not None else (-1 if f["src_vlan"] is None else f["src_vlan"])
-         for _r, _a, f in samples],
-        dtype=np.int64,
-    )  # fmt: skip
-    per_column.add_columns(
-        np.array([r for r, _a, _f in samples], dtype=np.int64),
-        np.array([agents.index(a) for _r, a, _f in samples], dtype=np.int64),
-        agents,
-        key_vlan,
-        column("ip_version", -1),
-        column("src_mac", -1),
-        column("dst_mac", -1),
-        column("sampling_rate", 0),
-        column("frame_length", 0),
-    )
+        key_vlan = np.array(
+            [f["vlan"] if f["vlan"] is not None else (-1 if f["src_vlan"] is None else f["src_vlan"])
+             for _r, _a, f in part],
+            dtype=np.int64,
+        )  # fmt: skip
+        per_column.add_columns(
+            np.array([r for r, _a, _f in part], dtype=np.int64),
+            np.array([agents.index(a) for _r, a, _f in part], dtype=np.int64),
+            agents,
+            key_vlan,
+            column("ip_version", -1),
+            column("src_mac", -1),
+            column("dst_mac", -1),
+            column("sampling_rate", 0),
+            column("frame_length", 0),
+        )
+    per_column.settle()
     assert per_column.raw == per_sample.raw
     assert per_column.samples == per_sample.samples
     enricher = Enricher()
