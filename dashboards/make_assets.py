@@ -609,15 +609,15 @@ MEMBER_DASHBOARD = Dashboard(
         (
             Chart(
                 "member_port_utilisation",
-                "My port utilisation, last 7 days, 5-minute",
+                "My busiest port's utilisation, last 7 days, 5-minute",
                 "fct_port_traffic_5min",
                 "line",
                 ("in_utilisation", "out_utilisation"),
                 x="interval_start",
-                groupby=("port_id",),
                 width=8,
                 time_range="Last week",
-                series_limit=10,
+                description="The highest in and out utilisation among the member's ports in each interval "
+                "(one series each, whatever the number of ports: a per-port split costs seconds per view).",
             ),
             Chart(
                 "member_port_quality",
