@@ -172,16 +172,16 @@ def sflow_batch_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
         n = 0
         add = batch.add
         for i, d in enumerate(corpus):
-            added, agent, sub_agent, sequence, uptime_ms, runs, _counters, _error = add(d)
+            received = base + i * 1000
+            added, agent, sub_agent, sequence, uptime_ms, runs, _counters, _error = add(d, received)
             n += added
             if stage == "decode":
                 if len(batch) >= pipeline.FLOWS_CHUNK:
                     batch.clear()
                 continue
             assert agent is not None and runs is not None
-            received = base + i * 1000
             if added:
-                buffer.add_batched(added, received, agent, sub_agent, True)
+                buffer.batch_added()
             if stage == "decode+matrix+loss":
                 loss.sflow_datagram_runs(received, agent, sub_agent, sequence, uptime_ms, runs)
         buffer.flush()

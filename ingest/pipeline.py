@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import mmap
+import os
 import re
 import shutil
 import struct
@@ -240,18 +242,10 @@ class _FlowsBuffer:
         self.chunks: list[pa.Table] = []
         self.batch = batch
         self.matrix = matrix
-        # per datagram with samples in the batch: (count, received_ns, agent code, sub agent, exchange)
-        self.batch_ctx: list[tuple[int, int, int, int, bool]] = []
-        self.agent_codes: dict[str, int] = {}
-        self.agents: list[str] = []
 
-    def add_batched(self, count: int, received_ns: int, agent: str, sub_agent: int, exchange: bool) -> None:
-        """The last ``count`` samples of the batch came from one datagram of ``agent``."""
-        code = self.agent_codes.get(agent)
-        if code is None:
-            code = self.agent_codes[agent] = len(self.agents)
-            self.agents.append(agent)
-        self.batch_ctx.append((count, received_ns, code, sub_agent, exchange))
+    def batch_added(self) -> None:
+        """Samples went into the batch (``FlowBatch.add`` / ``add_spool``): flush it when full, as
+        ``add_sflow`` does."""
         assert self.batch is not None
         if len(self.batch) >= FLOWS_CHUNK:
             self._flush()
@@ -284,7 +278,6 @@ class _FlowsBuffer:
         if self.batch is not None and len(self.batch):
             self.chunks.append(self._batch_chunk())
             self.batch.clear()
-            self.batch_ctx = []
         if self.records:
             self.chunks.append(self._enrich(self._records_table()))
             self.records = []
@@ -342,43 +335,44 @@ class _FlowsBuffer:
         """The batch as an enriched flows chunk, and its exchange samples into the matrix."""
         batch = self.batch
         assert batch is not None
-        ctx = self.batch_ctx
-        m = len(ctx)
-        counts = np.fromiter((c[0] for c in ctx), dtype=np.int64, count=m)
-        received = np.repeat(np.fromiter((c[1] for c in ctx), dtype=np.int64, count=m), counts)
-        agent_codes = np.repeat(np.fromiter((c[2] for c in ctx), dtype=np.int64, count=m), counts)
+        context = fast.context_arrays(batch)
+        agents = batch.agents()
         keys = fast.key_arrays(batch)
         if self.matrix is not None:
-            exchange = np.repeat(np.fromiter((c[4] for c in ctx), dtype=np.bool_, count=m), counts)
-            aggregate_batch(self.matrix, keys, received, agent_codes, self.agents, exchange)
-        return self._batch_table(keys, counts, received, agent_codes)
+            exchange_agent = np.array([self.enricher.is_exchange_agent(a) for a in agents], dtype=np.bool_)
+            exchange = exchange_agent[context["agent_code"]]
+            aggregate_batch(
+                self.matrix, keys, context["received_ns"], context["agent_code"], agents, exchange
+            )
+        return self._batch_table(keys, context, agents)
 
     def _batch_table(
-        self, keys: dict[str, np.ndarray], counts: np.ndarray, received: np.ndarray, agent_codes: np.ndarray
+        self, keys: dict[str, np.ndarray], context: dict[str, np.ndarray], agents: list[str]
     ) -> pa.Table:
-        """The enriched flows chunk of the batch (``counts`` samples per datagram of ``batch_ctx``)."""
+        """The enriched flows chunk of the batch."""
         batch = self.batch
         assert batch is not None
-        ctx = self.batch_ctx
-        m = len(ctx)
+        received = context["received_ns"]
         columns = fast.lake_arrays(batch)
         if columns is None:
             # a value the lake cannot hold: the pure path raises there; take it, to fail as it does
             self.samples = batch.samples()  # type: ignore[assignment]
-            self.sample_ctx = [(c[0], c[1], self.agents[c[2]], c[3]) for c in ctx]
+            self.sample_ctx = [
+                (1, int(r), agents[int(a)], int(sub))
+                for r, a, sub in zip(received, context["agent_code"], context["sub_agent_id"], strict=True)
+            ]
             table = self._enrich(self._sflow_table())
             self.samples, self.sample_ctx = [], []
             return table
         n = len(batch)
-        subs = np.repeat(np.fromiter((c[3] for c in ctx), dtype=np.int64, count=m), counts)
         rate = columns["sampling_rate"]
         nulls_ts = pa.nulls(n, lk.TS)
         table = pa.table(
             {
                 "received_at": pa.array(received // 1000, type=lk.TS),
                 "flow_protocol": pa.repeat(pa.scalar("sflow5", pa.string()), n),
-                "exporter_address": pa.array(self.agents, pa.string()).take(pa.array(agent_codes)),
-                "observation_domain": pa.array(subs, pa.int64()),
+                "exporter_address": pa.array(agents, pa.string()).take(pa.array(context["agent_code"])),
+                "observation_domain": pa.array(context["sub_agent_id"], pa.int64()),
                 "sequence_number": columns["sequence_number"],
                 "sampling_rate": rate,
                 "sample_pool": columns["sample_pool"],
@@ -480,6 +474,7 @@ class _FileWork:
     matrix: MatrixAggregator
     counters: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    newest_ns: int = 0  # arrival of the newest datagram read by FlowBatch.add_spool
 
 
 # --- the pipeline ---------------------------------------------------------------------------
@@ -523,7 +518,10 @@ class Pipeline:
     def _datagrams(self, item: InputFile, work: _FileWork) -> Iterator[Datagram]:
         if item.kind == "spool":
             stats = sp.SpoolReadStats()
-            for record in sp.read_spool(item.path, stats):
+            records = (
+                self._spool_batched(item.path, stats, work) if self.fast else sp.read_spool(item.path, stats)
+            )
+            for record in records:
                 yield Datagram(
                     record.arrival_ns,
                     record.source_ip,
@@ -557,6 +555,64 @@ class Pipeline:
                 yield Datagram(
                     d.timestamp_ns, d.src_ip, d.src_port, classify(d.payload, d.dst_port), d.payload, -1
                 )
+
+    def _spool_batched(
+        self, path: Path, stats: sp.SpoolReadStats, work: _FileWork
+    ) -> Iterator[sp.SpoolRecord]:
+        """``sp.read_spool`` for the C path: runs of whole spool records holding sFlow datagrams that
+        decode without error are read and decoded by ``FlowBatch.add_spool`` (the same record checks
+        as the spool reader) and accounted by ``_sflow_spooled``; every other record (another
+        protocol, a datagram with an error) and any damaged stretch go through the spool reader
+        itself and are yielded to the usual per-datagram path, in file order."""
+        sp.check_spool_file(path)
+        batch = work.flows.batch
+        assert batch is not None
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size <= len(sp.MAGIC):
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                pos = len(sp.MAGIC)
+                while pos < size:
+                    before = len(batch)
+                    pos, why, datagrams = batch.add_spool(buf, pos, size, FLOWS_CHUNK)
+                    if datagrams:
+                        self._sflow_spooled(work, datagrams, len(batch) - before)
+                    if why == _SPOOL_FULL:
+                        work.flows.batch_added()
+                    elif why == _SPOOL_HAND_OVER:
+                        record = next(sp._iter_records(buf, pos, size, stats), None)
+                        if record is None:
+                            return
+                        yield record
+                        pos = record.offset + sp.RECORD_OVERHEAD + len(record.datagram)
+
+    def _sflow_spooled(
+        self,
+        work: _FileWork,
+        datagrams: list[
+            tuple[int, str, int, int, int, list[tuple[int, int, int, int]], list[CounterSample] | None]
+        ],
+        samples: int,
+    ) -> None:
+        """What ``_sflow_batched`` does per datagram, for datagrams ``add_spool`` decoded."""
+        s = work.summary
+        s.datagrams += len(datagrams)
+        s.sflow_datagrams += len(datagrams)
+        s.flow_samples += samples
+        newest = work.newest_ns
+        observe = self.loss.sflow_datagram_runs
+        for received, agent, sub_agent, sequence, uptime_ms, runs, counter_samples in datagrams:
+            if received > newest:
+                newest = received
+            observe(received, agent, sub_agent, sequence, uptime_ms, runs)
+            if counter_samples:
+                s.counter_samples += len(counter_samples)
+                for cs in counter_samples:
+                    row = self._counter_row(received, agent, uptime_ms, cs)
+                    if row is not None:
+                        work.counters.append(row)
+        work.newest_ns = newest
 
     # --- decoding -------------------------------------------------------------------------
 
@@ -615,7 +671,10 @@ class Pipeline:
         s = work.summary
         flows = work.flows
         assert flows.batch is not None
-        added, agent, sub_agent, sequence, uptime_ms, runs, counter_samples, error = flows.batch.add(d.data)
+        received = d.received_ns
+        added, agent, sub_agent, sequence, uptime_ms, runs, counter_samples, error = flows.batch.add(
+            d.data, received
+        )
         if error is not None:
             self._quarantine(work, d, "sflow5", error)
             if agent is None:
@@ -623,10 +682,9 @@ class Pipeline:
             s.partially_decoded += 1
         assert agent is not None and runs is not None
         s.sflow_datagrams += 1
-        received = d.received_ns
         if added:
             s.flow_samples += added
-            flows.add_batched(added, received, agent, sub_agent, self.enricher.is_exchange_agent(agent))
+            flows.batch_added()
         self.loss.sflow_datagram_runs(received, agent, sub_agent, sequence, uptime_ms, runs)
         if counter_samples:
             s.counter_samples += len(counter_samples)
@@ -753,6 +811,7 @@ class Pipeline:
                         "unknown",
                         DecodeError("not sflow v5, ipfix or netflow v9 (unknown version field)", offset=0),
                     )
+        newest = max(newest, work.newest_ns)
         summary.newest_ns = newest
         work.flows.flush()  # the batched path aggregates the matrix here
         for row in work.quarantine:
@@ -875,6 +934,10 @@ def aggregate_batch(
         keys["sampling_rate"][exchange],
         keys["frame_length"][exchange],
     )
+
+
+_SPOOL_FULL = 1  # FlowBatch.add_spool stopped: the batch holds FLOWS_CHUNK samples
+_SPOOL_HAND_OVER = 2  # ... before a record for the spool reader and the per-datagram path
 
 
 def _rows_table(table_name: str, rows: list[dict[str, Any]]) -> pa.Table:

@@ -29,6 +29,7 @@ import random
 import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,42 @@ def test_damaged_datagrams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     _, files = run_both(monkeypatch, tmp_path, [spool])
     (f,) = files
     assert f["quarantined"] > 100 and f["partially_decoded"] > 20 and f["flow_samples"] > 2000
+
+
+def test_damaged_spool_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C path reads spool records itself (``FlowBatch.add_spool``) and hands everything that is
+    not a whole sFlow record to the spool reader: CRC mismatches, garbage between records, bad
+    address families and protocols, records of other protocols and a torn tail must give the same
+    damage rows, quarantine and samples as the pure path's reader."""
+    rng = random.Random(11)
+    corpus = rng.sample(_corpus(), 300)
+    af, raw = sp.pack_address("192.0.2.1")
+    records = [
+        sp.encode_record(d, T0 + k * 10**8, af, raw, 6343, sp.PROTO_SFLOW5) for k, d in enumerate(corpus)
+    ]
+    blob = bytearray(sp.MAGIC)
+    for k, record in enumerate(records):
+        kind = k % 10
+        if kind == 1:  # a flipped byte inside the datagram: the CRC no longer matches
+            damaged = bytearray(record)
+            damaged[rng.randrange(40, len(damaged) - 4)] ^= 0x20
+            record = bytes(damaged)
+        elif kind == 2:  # garbage before the record
+            blob += rng.randbytes(rng.randrange(1, 50))
+        elif kind == 3:  # an IPFIX-labelled record and an unknown-protocol one carrying sFlow bytes
+            blob += sp.encode_record(corpus[k], T0 + k * 10**8, af, raw, 4739, sp.PROTO_IPFIX)
+            blob += sp.encode_record(corpus[k], T0 + k * 10**8 + 1, af, raw, 9999, sp.PROTO_UNKNOWN)
+        elif kind == 4:  # address family 5 / protocol 9 with a valid CRC: damaged for the reader
+            body = bytearray(record[4:-4])
+            body[8 if k % 20 == 4 else 27] = 5 if k % 20 == 4 else 9
+            record = struct.pack(">I", len(body)) + bytes(body) + struct.pack(">I", zlib.crc32(body))
+        blob += record
+    blob += records[0][: len(records[0]) // 2]  # a torn tail
+    spool = tmp_path / "20260101T0000-torn-1-000001.spool"
+    spool.write_bytes(bytes(blob))
+    _, files = run_both(monkeypatch, tmp_path, [spool])
+    (f,) = files
+    assert f["spool_damaged_records"] > 50 and f["flow_samples"] > 1000 and f["quarantined"] >= 25
 
 
 def test_a_value_the_lake_cannot_hold_fails_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

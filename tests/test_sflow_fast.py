@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,18 @@ def test_hypothesis_datagrams_agree() -> None:
 @pytest.mark.timeout(120)
 def test_huge_claims_agree() -> None:
     run_fuzz("huge", 1.0, 110)
+
+
+def test_spool_checksum_is_zlib_crc32() -> None:
+    """add_spool checks spool records with its own CRC-32; it must be zlib's (what the writer uses)."""
+    from ingest.sflow import _fastsflow
+
+    rng = random.Random(32)
+    for size in [*range(0, 40), *(rng.randrange(40, 70_000) for _ in range(300))]:
+        data = rng.randbytes(size)
+        offset = rng.randrange(0, 8)
+        assert _fastsflow.crc32(data) == zlib.crc32(data), size
+        assert _fastsflow.crc32(memoryview(data)[offset:]) == zlib.crc32(data[offset:]), size
 
 
 def _addresses() -> list[bytes]:

@@ -72,6 +72,9 @@ typedef struct {
     uint32_t src_vlan, src_priority, dst_vlan, dst_priority;
     uint32_t present;
     uint8_t expanded, src_ip_family, dst_ip_family, pad;
+    /* the datagram's context, set by FlowBatch */
+    int64_t received_ns;
+    uint32_t agent_code, sub_agent_id;
 } sf_flow;
 
 typedef struct {
@@ -1070,19 +1073,59 @@ done:
 /* ------------------------------------------------------------------------------------------- */
 /* FlowBatch: flow samples of many datagrams in one array of sf_flow                            */
 
+/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32), eight table lookups per eight bytes: the spool
+ * format's record checksum, checked here when the batch reads a spool file itself. */
+static uint32_t crc_table[8][256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++) crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    while (n >= 8) {
+        uint32_t lo = ((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24)) ^ c;
+        uint32_t hi = (uint32_t)p[4] | ((uint32_t)p[5] << 8) | ((uint32_t)p[6] << 16) | ((uint32_t)p[7] << 24);
+        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
+            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
+            crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+typedef struct {
+    uint8_t raw[16];
+    int family;
+} agent_key;
+
 typedef struct {
     PyObject_HEAD
     flow_vec flows;
     counter_vec counters; /* scratch: the counter samples of the datagram being added */
-    int agent_family;
-    uint8_t agent[16];
-    PyObject *agent_text; /* text of the last agent seen (datagrams of one agent come in runs) */
+    /* the agents of the stored samples: code -> address and text; a hash index finds the code */
+    agent_key *agent_keys;
+    Py_ssize_t n_agents, agents_cap;
+    int32_t *agent_slots; /* open addressing, -1 = empty; twice as many slots as agents at most */
+    Py_ssize_t slots_cap;
+    PyObject *agent_texts; /* list[str], index = code */
+    Py_ssize_t last_agent; /* the code found last (datagrams of one agent come in runs), -1 = none */
 } FlowBatch;
 
 static void batch_dealloc(FlowBatch *self) {
     PyMem_Free(self->flows.items);
     PyMem_Free(self->counters.items);
-    Py_XDECREF(self->agent_text);
+    PyMem_Free(self->agent_keys);
+    PyMem_Free(self->agent_slots);
+    Py_XDECREF(self->agent_texts);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1090,20 +1133,80 @@ static PyObject *batch_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     (void)args;
     (void)kwargs;
     FlowBatch *self = (FlowBatch *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->last_agent = -1;
+    self->agent_texts = PyList_New(0);
+    if (self->agent_texts == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
-static PyObject *batch_agent(FlowBatch *self, const sf_result *r) {
-    size_t len = r->agent_family == 4 ? 4 : 16;
-    if (self->agent_text != NULL && self->agent_family == r->agent_family &&
-        memcmp(self->agent, r->agent, len) == 0)
-        return Py_NewRef(self->agent_text);
+static inline uint64_t agent_hash(const agent_key *k) {
+    uint64_t a, b;
+    memcpy(&a, k->raw, 8);
+    memcpy(&b, k->raw + 8, 8);
+    return ((a * 0x9E3779B97F4A7C15ull) ^ (b + (uint64_t)k->family) * 0xC2B2AE3D27D4EB4Full) >> 17;
+}
+
+static int agent_slots_rebuild(FlowBatch *self, Py_ssize_t cap) {
+    int32_t *slots = PyMem_Malloc((size_t)cap * sizeof(int32_t));
+    if (slots == NULL) return -1;
+    for (Py_ssize_t k = 0; k < cap; k++) slots[k] = -1;
+    for (Py_ssize_t code = 0; code < self->n_agents; code++) {
+        uint64_t h = agent_hash(&self->agent_keys[code]);
+        Py_ssize_t at = (Py_ssize_t)(h & (uint64_t)(cap - 1));
+        while (slots[at] >= 0) at = (at + 1) & (cap - 1);
+        slots[at] = (int32_t)code;
+    }
+    PyMem_Free(self->agent_slots);
+    self->agent_slots = slots;
+    self->slots_cap = cap;
+    return 0;
+}
+
+/* The code of the datagram's agent in this batch (a new one gets the next code and its text). */
+static Py_ssize_t batch_agent_code(FlowBatch *self, const sf_result *r) {
+    agent_key key;
+    memset(&key, 0, sizeof key);
+    key.family = r->agent_family;
+    memcpy(key.raw, r->agent, r->agent_family == 4 ? 4 : 16);
+    Py_ssize_t last = self->last_agent;
+    if (last >= 0 && memcmp(&self->agent_keys[last], &key, sizeof key) == 0) return last;
+    if (self->slots_cap == 0 && agent_slots_rebuild(self, 64) < 0) { PyErr_NoMemory(); return -1; }
+    uint64_t h = agent_hash(&key);
+    Py_ssize_t at = (Py_ssize_t)(h & (uint64_t)(self->slots_cap - 1));
+    while (self->agent_slots[at] >= 0) {
+        Py_ssize_t code = self->agent_slots[at];
+        if (memcmp(&self->agent_keys[code], &key, sizeof key) == 0) {
+            self->last_agent = code;
+            return code;
+        }
+        at = (at + 1) & (self->slots_cap - 1);
+    }
+    if (self->n_agents >= INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "too many agents"); return -1; }
+    if (self->n_agents == self->agents_cap) {
+        Py_ssize_t cap = self->agents_cap ? self->agents_cap * 2 : 16;
+        agent_key *keys = PyMem_Realloc(self->agent_keys, (size_t)cap * sizeof(agent_key));
+        if (keys == NULL) { PyErr_NoMemory(); return -1; }
+        self->agent_keys = keys;
+        self->agents_cap = cap;
+    }
     PyObject *text = agent_object(r);
-    if (text == NULL) return NULL;
-    Py_XSETREF(self->agent_text, Py_NewRef(text));
-    self->agent_family = r->agent_family;
-    memcpy(self->agent, r->agent, len);
-    return text;
+    if (text == NULL) return -1;
+    int appended = PyList_Append(self->agent_texts, text);
+    Py_DECREF(text);
+    if (appended < 0) return -1;
+    Py_ssize_t code = self->n_agents++;
+    self->agent_keys[code] = key;
+    self->agent_slots[at] = (int32_t)code;
+    if (self->n_agents * 2 > self->slots_cap && agent_slots_rebuild(self, self->slots_cap * 2) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->last_agent = code;
+    return code;
 }
 
 /* Runs of the new samples for loss accounting: (source_id_type, source_id_index, first sequence,
@@ -1132,16 +1235,38 @@ static PyObject *sequence_runs(const sf_flow *f, Py_ssize_t n) {
     return runs;
 }
 
-/* add(data) -> (flow samples added, agent | None, sub_agent_id, sequence_number, uptime_ms,
- *               runs, counter samples list | None, SflowDecodeError | None)
+/* Give the samples [before, len) their datagram's context; returns the agent's text (new ref). */
+static PyObject *batch_context(FlowBatch *self, const sf_result *r, Py_ssize_t before, int64_t received_ns) {
+    Py_ssize_t code = batch_agent_code(self, r);
+    if (code < 0) return NULL;
+    for (Py_ssize_t k = before; k < self->flows.len; k++) {
+        sf_flow *f = &self->flows.items[k];
+        f->received_ns = received_ns;
+        f->agent_code = (uint32_t)code;
+        f->sub_agent_id = r->sub_agent_id;
+    }
+    return Py_NewRef(PyList_GET_ITEM(self->agent_texts, code));
+}
+
+/* add(data, received_ns=0) -> (flow samples added, agent | None, sub_agent_id, sequence_number,
+ *                              uptime_ms, runs, counter samples list | None, SflowDecodeError | None)
  * A datagram that fails after its header keeps the samples decoded before the fault (the
  * reference's ``partial``); one whose header fails adds nothing and gives agent None. */
-static PyObject *batch_add(FlowBatch *self, PyObject *data) {
+static PyObject *batch_add(FlowBatch *self, PyObject *const *args, Py_ssize_t nargs) {
     if (check_bound() < 0) return NULL;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "add(data, received_ns=0)");
+        return NULL;
+    }
+    int64_t received_ns = 0;
+    if (nargs == 2) {
+        received_ns = PyLong_AsLongLong(args[1]);
+        if (received_ns == -1 && PyErr_Occurred()) return NULL;
+    }
     const uint8_t *d;
     uint64_t n;
     Py_buffer view;
-    if (get_bytes(data, &d, &n, &view) < 0) return NULL;
+    if (get_bytes(args[0], &d, &n, &view) < 0) return NULL;
     Py_ssize_t before = self->flows.len;
     self->counters.len = 0;
     sf_result r;
@@ -1157,7 +1282,7 @@ static PyObject *batch_add(FlowBatch *self, PyObject *data) {
         return Py_BuildValue("(nOkkkOON)", (Py_ssize_t)0, Py_None, 0ul, 0ul, 0ul, Py_None, Py_None, exc);
     }
     Py_ssize_t added = self->flows.len - before;
-    PyObject *agent = batch_agent(self, &r);
+    PyObject *agent = batch_context(self, &r, before, received_ns);
     if (agent == NULL) goto fail;
     PyObject *runs = sequence_runs(self->flows.items + before, added);
     if (runs == NULL) { Py_DECREF(agent); goto fail; }
@@ -1181,6 +1306,111 @@ fail:
     return NULL;
 }
 
+/* The spool record layout of ingest/spool.py: u32 body length | body | u32 crc32(body), body =
+ * u64 arrival_ns | u8 af | 16 bytes address | u16 port | u8 protocol | datagram. */
+#define SPOOL_BODY_HEAD 28
+#define SPOOL_MAX_BODY (SPOOL_BODY_HEAD + 65535)
+#define SPOOL_PROTO_SFLOW5 1
+#define SPOOL_PROTO_MAX 3
+
+enum { SPOOL_END = 0, SPOOL_FULL = 1, SPOOL_HAND_OVER = 2 };
+
+/* add_spool(buffer, pos, end, limit) -> (next position, why it stopped, datagrams)
+ *
+ * Reads spool records from ``pos`` while each is a whole, valid record (the checks of
+ * ingest.spool's reader: length within bounds, CRC, address family 4 or 6, known protocol) holding
+ * an sFlow datagram that decodes without error, and adds their samples as ``add`` does.
+ * ``datagrams`` has one (arrival_ns, agent, sub_agent_id, sequence_number, uptime_ms, runs,
+ * counter samples | None) per record read. It stops at the end (0), once the batch holds ``limit``
+ * samples or more (1), or before a record it leaves to the caller (2): damaged bytes, another
+ * protocol, or a datagram with an error (which the caller quarantines). */
+static PyObject *batch_add_spool(FlowBatch *self, PyObject *args) {
+    if (check_bound() < 0) return NULL;
+    PyObject *buffer;
+    Py_ssize_t pos, end, limit;
+    if (!PyArg_ParseTuple(args, "Onnn", &buffer, &pos, &end, &limit)) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (end > view.len) end = view.len;
+    if (pos < 0) pos = 0;
+    const uint8_t *b = (const uint8_t *)view.buf;
+    PyObject *infos = PyList_New(0);
+    if (infos == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    int why = SPOOL_END;
+    while (pos < end) {
+        uint64_t upos = (uint64_t)pos, uend = (uint64_t)end;
+        if (upos + 4 + SPOOL_BODY_HEAD + 4 > uend) { why = SPOOL_HAND_OVER; break; }
+        uint32_t length = be32(b + upos);
+        uint64_t stop = upos + 4 + length;
+        if (length < SPOOL_BODY_HEAD || length > SPOOL_MAX_BODY || stop + 4 > uend) { why = SPOOL_HAND_OVER; break; }
+        const uint8_t *body = b + upos + 4;
+        if (crc32_of(body, length) != be32(b + stop)) { why = SPOOL_HAND_OVER; break; }
+        uint8_t af = body[8], proto = body[27];
+        if ((af != 4 && af != 6) || proto > SPOOL_PROTO_MAX || proto != SPOOL_PROTO_SFLOW5) {
+            why = SPOOL_HAND_OVER;
+            break;
+        }
+        uint64_t arrival = be64(body);
+        Py_ssize_t before = self->flows.len;
+        self->counters.len = 0;
+        sf_result r;
+        int st = parse_datagram(body + SPOOL_BODY_HEAD, length - SPOOL_BODY_HEAD, &r, &self->flows, &self->counters);
+        if (st == ST_NOMEM) {
+            self->flows.len = before;
+            PyErr_NoMemory();
+            goto fail;
+        }
+        if (st != ST_OK) { /* the caller decodes it again and quarantines it */
+            self->flows.len = before;
+            why = SPOOL_HAND_OVER;
+            break;
+        }
+        PyObject *agent = batch_context(self, &r, before, (int64_t)arrival);
+        if (agent == NULL) { self->flows.len = before; goto fail; }
+        PyObject *runs = sequence_runs(self->flows.items + before, self->flows.len - before);
+        PyObject *counters = self->counters.len ? counter_list(self->counters.items, self->counters.len)
+                                                : Py_NewRef(Py_None);
+        PyObject *info = NULL;
+        if (runs != NULL && counters != NULL)
+            info = Py_BuildValue("(KNkkkNN)", (unsigned long long)arrival, agent, (unsigned long)r.sub_agent_id,
+                                 (unsigned long)r.sequence_number, (unsigned long)r.uptime_ms, runs, counters);
+        else {
+            Py_DECREF(agent);
+            Py_XDECREF(runs);
+            Py_XDECREF(counters);
+        }
+        if (info == NULL || PyList_Append(infos, info) < 0) {
+            Py_XDECREF(info);
+            self->flows.len = before;
+            goto fail;
+        }
+        Py_DECREF(info);
+        pos = (Py_ssize_t)(stop + 4);
+        if (self->flows.len >= limit) { why = SPOOL_FULL; break; }
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(niN)", pos, why, infos);
+fail:
+    PyBuffer_Release(&view);
+    Py_DECREF(infos);
+    return NULL;
+}
+
+/* crc32(data) -> int: the checksum add_spool checks (equal to zlib.crc32) */
+static PyObject *py_crc32(PyObject *self, PyObject *data) {
+    (void)self;
+    const uint8_t *d;
+    uint64_t n;
+    Py_buffer view;
+    if (get_bytes(data, &d, &n, &view) < 0) return NULL;
+    uint32_t c = crc32_of(d, (size_t)n);
+    if (view.obj != NULL) PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(c);
+}
+
 static Py_ssize_t batch_len(FlowBatch *self) { return self->flows.len; }
 
 static PyObject *batch_clear(FlowBatch *self, PyObject *unused) {
@@ -1191,7 +1421,53 @@ static PyObject *batch_clear(FlowBatch *self, PyObject *unused) {
         self->flows.items = NULL;
         self->flows.cap = 0;
     }
+    /* agent codes start again (agents() of the old batch stays valid: a new list) */
+    PyObject *texts = PyList_New(0);
+    if (texts == NULL) return NULL;
+    Py_SETREF(self->agent_texts, texts);
+    self->n_agents = 0;
+    self->last_agent = -1;
+    PyMem_Free(self->agent_slots);
+    self->agent_slots = NULL;
+    self->slots_cap = 0;
     Py_RETURN_NONE;
+}
+
+/* agents() -> list[str]: the agent text of every code in context_columns()["agent_code"] */
+static PyObject *batch_agents(FlowBatch *self, PyObject *unused) {
+    (void)unused;
+    return PyList_GetSlice(self->agent_texts, 0, PyList_GET_SIZE(self->agent_texts));
+}
+
+/* context_columns() -> {"received_ns", "agent_code", "sub_agent_id": int64 values} */
+static PyObject *batch_context_columns(FlowBatch *self, PyObject *unused) {
+    (void)unused;
+    Py_ssize_t n = self->flows.len;
+    const sf_flow *f = self->flows.items;
+    static const char *const names[3] = {"received_ns", "agent_code", "sub_agent_id"};
+    PyObject *bufs[3];
+    int64_t *v[3];
+    for (int j = 0; j < 3; j++) {
+        bufs[j] = PyBytes_FromStringAndSize(NULL, n * 8 > 0 ? n * 8 : 1);
+        if (bufs[j] == NULL) {
+            for (int i = 0; i < j; i++) Py_DECREF(bufs[i]);
+            return NULL;
+        }
+        v[j] = (int64_t *)PyBytes_AS_STRING(bufs[j]);
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        v[0][k] = f[k].received_ns;
+        v[1][k] = f[k].agent_code;
+        v[2][k] = f[k].sub_agent_id;
+    }
+    PyObject *out = PyDict_New();
+    int failed = out == NULL;
+    for (int j = 0; j < 3; j++) {
+        if (!failed && PyDict_SetItemString(out, names[j], bufs[j]) < 0) failed = 1;
+        Py_DECREF(bufs[j]);
+    }
+    if (failed) { Py_XDECREF(out); return NULL; }
+    return out;
 }
 
 /* samples(start=0, stop=len) -> list[FlowSample], the reference's objects for stored samples */
@@ -1433,9 +1709,14 @@ static PyObject *batch_key_columns(FlowBatch *self, PyObject *unused) {
 }
 
 static PyMethodDef batch_methods[] = {
-    {"add", (PyCFunction)batch_add, METH_O,
-     "add(data) -> (samples added, agent | None, sub_agent_id, sequence_number, uptime_ms, runs, "
-     "counter samples | None, SflowDecodeError | None)"},
+    {"add", (PyCFunction)(void (*)(void))batch_add, METH_FASTCALL,
+     "add(data, received_ns=0) -> (samples added, agent | None, sub_agent_id, sequence_number, uptime_ms, "
+     "runs, counter samples | None, SflowDecodeError | None)"},
+    {"add_spool", (PyCFunction)batch_add_spool, METH_VARARGS,
+     "add_spool(buffer, pos, end, limit) -> (next position, why it stopped, datagrams)"},
+    {"agents", (PyCFunction)batch_agents, METH_NOARGS, "agents() -> the agent text of every agent code"},
+    {"context_columns", (PyCFunction)batch_context_columns, METH_NOARGS,
+     "context_columns() -> {received_ns, agent_code, sub_agent_id: int64 values}"},
     {"clear", (PyCFunction)batch_clear, METH_NOARGS, "forget the stored samples"},
     {"lake_columns", (PyCFunction)batch_lake_columns, METH_NOARGS,
      "lake_columns() -> {name: (validity | None, values, null count)} of the flows table's numeric "
@@ -1524,6 +1805,7 @@ static PyMethodDef module_methods[] = {
     {"bind", py_bind, METH_VARARGS,
      "bind(FlowSample, CounterSample, GenericInterfaceCounters, EthernetCounters, SflowDatagram, "
      "SflowDecodeError)"},
+    {"crc32", py_crc32, METH_O, "crc32(data) -> the CRC-32 add_spool checks records with (as zlib.crc32)"},
     {"decode_datagram", py_decode_datagram, METH_O,
      "decode_datagram(data) -> SflowDatagram; raises SflowDecodeError (as ingest.sflow.decode)"},
     {NULL, NULL, 0, NULL},
@@ -1539,6 +1821,11 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__fastsflow(void) {
     if (PyType_Ready(&FlowBatchType) < 0) return NULL;
+    crc_init();
+    if (crc32_of((const uint8_t *)"123456789", 9) != 0xCBF43926u) { /* the standard check value */
+        PyErr_SetString(PyExc_ImportError, "_fastsflow: CRC-32 self-check failed");
+        return NULL;
+    }
     use_own_ipv6 = own_ipv6_agrees();
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL) return NULL;

@@ -128,6 +128,12 @@ def lake_arrays(batch: FlowBatch) -> dict[str, pa.Array] | None:
     return out
 
 
+def context_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
+    """int64 columns of the stored samples' datagrams: ``received_ns`` (given to ``add``),
+    ``agent_code`` (index into ``batch.agents()``) and ``sub_agent_id``."""
+    return {name: np.frombuffer(values, dtype=np.int64) for name, values in batch.context_columns().items()}
+
+
 def key_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
     """int64 columns of the stored samples for the matrix and the member lookups: ``vlan`` (the
     matrix key's: sampled tag, else extended-switch source VLAN, not validated), ``ip_version``,
