@@ -4,6 +4,7 @@
     python -m tests.sflow_fast_fuzz mutations [--scale S]  truncations, bit flips, overwrites of them
     python -m tests.sflow_fast_fuzz hypothesis [--scale S] random bytes, plausible datagrams
     python -m tests.sflow_fast_fuzz huge                   counts and lengths of 2**32 - 1
+    python -m tests.sflow_fast_fuzz spool [--scale S]      spool files with damaged records (add_spool)
 
 It lives outside pytest on purpose: tests/test_sflow_fast.py starts it in a subprocess, so a crash of
 the C code (a segfault) fails that test instead of killing the test run, and the same script is what
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ingest import spool as sp
 from ingest.enrich import Enricher
 from ingest.pcap import read_udp_datagrams
 from ingest.pipeline import _FlowsBuffer
@@ -142,7 +144,8 @@ class Checker:
     def fail(self, what: str, data: bytes, expected: Any, got: Any) -> None:
         if len(self.failures) < 5:
             self.failures.append(
-                f"{what} differs on {data.hex()}:\n  reference: {expected!r}\n  C:         {got!r}"
+                f"{what} differs on {data.hex()[:400]}:\n"
+                f"  reference: {expected!r:.1500}\n  C:         {got!r:.1500}"
             )
         else:
             self.failures.append(what)
@@ -232,6 +235,100 @@ class Checker:
             return 1
         print(f"{self.checked} inputs: C decoder and reference agree")
         return 0
+
+
+# --- spool files: FlowBatch.add_spool against the spool reader + reference decoder -----------
+
+SPOOL_GUARD_SIZE = 1 << 20
+
+
+def spool_events_reference(blob: bytes) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """Every record ingest.spool's reader finds, with what the reference decoder makes of it:
+    (offset, arrival, the decode as in ``spool_events_batch`` or None when the batch must leave the
+    record to the per-datagram path: another protocol, or an error), and the reader's damage list."""
+    stats = sp.SpoolReadStats()
+    events: list[tuple[Any, ...]] = []
+    for record in sp._iter_records(blob, len(sp.MAGIC), len(blob), stats):  # type: ignore[arg-type]
+        decoded = None
+        if record.protocol == sp.PROTO_SFLOW5:
+            result = outcome(decode_py, bytes(record.datagram))
+            if result[0] == "ok":
+                _, _, _, agent, sub, seq, uptime, flows, counters, *_ = result
+                decoded = (agent, sub, seq, uptime, runs_of(flows), counters or None, flows)
+        events.append((record.offset, record.arrival_ns, decoded))
+    return events, [stats.damaged, stats.torn_tail]
+
+
+def spool_agree(reference: list[tuple[Any, ...]], got: list[tuple[Any, ...]]) -> bool:
+    """Every record once, in order: one the batch read must be a clean sFlow record decoded as the
+    reference decodes it; one it handed over must be the reader's record at that offset."""
+    if len(reference) != len(got):
+        return False
+    for (offset, arrival, decoded), event in zip(reference, got, strict=True):
+        if event[0] == "reader":
+            if event[1] != offset:
+                return False
+        elif decoded is None or event[1] != arrival or event[2:] != decoded:
+            return False
+    return True
+
+
+def spool_events_batch(checker: Checker, blob: bytes, limit: int) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """The same, the way ingest.pipeline reads a spool file on the C path (the blob against a guard page)."""
+    view = checker.guard.at_end(blob) if len(blob) <= MAX_SIZE else memoryview(blob)
+    batch = fast.new_batch()
+    stats = sp.SpoolReadStats()
+    events: list[tuple[Any, ...]] = []
+    pos, end = len(sp.MAGIC), len(blob)
+    while pos < end:
+        before = len(batch)
+        pos, why, datagrams = batch.add_spool(view, pos, end, limit)
+        samples = batch.samples(before)
+        for arrival, agent, sub, seq, uptime, runs, counters in datagrams:
+            count = sum(run[3] for run in runs)
+            events.append(("batch", arrival, agent, sub, seq, uptime, runs, counters, samples[:count]))
+            samples = samples[count:]
+        if len(batch) >= limit:
+            batch.clear()
+        if why == 2:
+            record = next(sp._iter_records(blob, pos, end, stats), None)  # type: ignore[arg-type]
+            if record is None:
+                break
+            events.append(("reader", record.offset))
+            pos = record.offset + sp.RECORD_OVERHEAD + len(record.datagram)
+        elif why == 0:
+            break
+    return events, [stats.damaged, stats.torn_tail]
+
+
+def spool_blobs(scale: float) -> Iterator[bytes]:
+    rng = random.Random(4242)
+    real = real_sflow_datagrams()
+    pool = [d for datagrams in real.values() for d in datagrams[:50]]
+    af, raw = sp.pack_address("192.0.2.1")
+    for _ in range(max(10, int(400 * scale))):
+        blob = bytearray(sp.MAGIC)
+        for k in range(rng.randrange(1, 12)):
+            data = rng.choice(pool)
+            if rng.random() < 0.2:  # a datagram with an error inside a sound record
+                cut = bytearray(data[: rng.randrange(len(data))])
+                data = bytes(cut)
+            protocol = rng.choice([sp.PROTO_SFLOW5] * 6 + [sp.PROTO_IPFIX, sp.PROTO_UNKNOWN, 7])
+            record = bytearray(sp.encode_record(data, T_SPOOL + k, af, raw, 6343, min(protocol, 255)))
+            roll = rng.random()
+            if roll < 0.1:
+                record[rng.randrange(len(record))] ^= 1 << rng.randrange(8)
+            elif roll < 0.15:
+                record[0:4] = struct.pack(">I", rng.choice([0, 27, 28, 65563, 65564, 0xFFFFFFFF]))
+            elif roll < 0.2:
+                record = record[: rng.randrange(len(record))]
+            elif roll < 0.25:
+                blob += rng.randbytes(rng.randrange(1, 40))
+            blob += record
+        yield bytes(blob)
+
+
+T_SPOOL = 1_767_225_600 * 10**9
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -347,7 +444,7 @@ def run_hypothesis(checker: Checker, scale: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("routine", choices=["mutations", "hypothesis", "huge", "real"])
+    parser.add_argument("routine", choices=["mutations", "hypothesis", "huge", "real", "spool"])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default amount of inputs")
     args = parser.parse_args()
     checker = Checker()
@@ -358,6 +455,18 @@ def main() -> int:
         for datagrams in real_sflow_datagrams().values():
             for data in datagrams:
                 checker.check(data)
+    elif args.routine == "spool":
+        batched = 0
+        for blob in spool_blobs(args.scale):
+            checker.checked += 1
+            want, want_damage = spool_events_reference(blob)
+            for limit in (1, 7, 250_000):
+                got, got_damage = spool_events_batch(checker, blob, limit)
+                batched += sum(1 for event in got if event[0] == "batch")
+                if not spool_agree(want, got) or got_damage != want_damage:
+                    checker.fail(f"add_spool (limit {limit})", blob, (want, want_damage), (got, got_damage))
+        if batched == 0:
+            checker.failures.append("add_spool never read a record")
     elif args.routine == "huge":
         for data in huge_claims():
             checker.check(data)

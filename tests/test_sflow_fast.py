@@ -9,7 +9,8 @@ on the error message and offset and on the partial result of every input (tests/
 * mutations of them: truncation at every offset, bit flips, random overwrites;
 * hypothesis-generated datagrams: random bytes, random bytes behind a valid header, structurally
   plausible datagrams with random formats, lengths and counts;
-* counts and lengths of 2**32 - 1.
+* counts and lengths of 2**32 - 1;
+* spool files with damaged records, read by ``FlowBatch.add_spool`` against ingest.spool's reader.
 
 The fuzzing runs in a subprocess, so a crash in C fails the test with its signal instead of killing
 pytest, and with each datagram against a PROT_NONE guard page on either side, so a read past the
@@ -76,6 +77,15 @@ def test_mutated_real_datagrams_agree() -> None:
 def test_hypothesis_datagrams_agree() -> None:
     out = run_fuzz("hypothesis", 0.4, 280)
     assert int(out.split()[0]) >= 1_500
+
+
+@pytest.mark.timeout(300)
+def test_spool_files_with_damage_agree() -> None:
+    """FlowBatch.add_spool on spool files with flipped bits, bad lengths, garbage and torn records:
+    every record once and in order, the clean sFlow ones decoded as the reference decodes them, the
+    rest handed to the spool reader, and the same damage list as the reader's."""
+    out = run_fuzz("spool", 1.0, 280)
+    assert int(out.split()[0]) >= 400
 
 
 @pytest.mark.timeout(120)
