@@ -119,7 +119,7 @@ def build_plan(
             )
         summaries: list[MonthSummary] = []
         skipped: list[str] = []
-        traffic_by_month: dict[str, tuple[MonthTraffic, str]] = {}
+        latest: tuple[MonthTraffic, str] | None = None  # only the last month's samples are kept
         for month in months_available:
             contracts = marts.contracts(month)
             coverage = min(
@@ -149,7 +149,7 @@ def build_plan(
                     price.alone_cost(to_decimal(div.pool_p95_mbps)),
                 )
             )
-            traffic_by_month[month] = (traffic, rule)
+            latest = (traffic, rule)
         if not summaries:
             raise InputError(
                 f"{serving}: no billing month has {settings.min_month_coverage:.0%} of its intervals "
@@ -209,7 +209,8 @@ def build_plan(
                 "not priced (run with a longer --months)"
             )
     share_summary = summaries[-1]
-    traffic, rule = traffic_by_month[share_summary.month]
+    assert latest is not None and latest[0].month == share_summary.month
+    traffic, rule = latest
     echo(f"sharing the {share_summary.month} bill among {len(traffic.members)} members")
     shares, method, mc = _shares(share_summary, traffic, rule, settings, seed, workers)
     if mc is not None and not mc.converged:
