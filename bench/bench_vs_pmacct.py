@@ -155,13 +155,10 @@ _NO_TABLE = pa.table({})
 
 
 def sflow_batch_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
-    """The pipeline's C path per datagram (``Pipeline._sflow_batched`` without spool and summary)."""
+    """The pipeline's C path per datagram (``Pipeline._sflow_batched`` without spool and summary);
+    one pass is one file (a batch and a matrix of its own, the matrix sums folded at its end)."""
     if not fast.AVAILABLE:
         raise SystemExit("the C decoder is not built: uv pip install --no-deps -e .")
-    matrix = MatrixAggregator()
-    buffer = _MatrixOnly(Enricher(), "bench", fast.new_batch(), matrix)
-    batch = buffer.batch
-    assert batch is not None
     loss = LossTracker()
     loss.begin_file()
     rounds = [0]
@@ -169,6 +166,9 @@ def sflow_batch_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
     def one_pass() -> int:
         base = T0 + rounds[0] * 10**9
         rounds[0] += 1
+        matrix = MatrixAggregator()
+        batch = fast.new_batch(matrix.interval_ns, matrix=stage != "decode")
+        buffer = _MatrixOnly(Enricher(), "bench", batch, matrix)
         n = 0
         add = batch.add
         for i, d in enumerate(corpus):
@@ -184,9 +184,8 @@ def sflow_batch_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
                 buffer.batch_added()
             if stage == "decode+matrix+loss":
                 loss.sflow_datagram_runs(received, agent, sub_agent, sequence, uptime_ms, runs)
-        buffer.flush()
-        buffer.chunks.clear()
-        matrix.settle()
+        if stage != "decode":
+            buffer.finish()
         return n
 
     return one_pass

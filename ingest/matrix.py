@@ -9,6 +9,10 @@ members, ports and sites when the rows are produced (``rows``), where unknown MA
 counted for ``unknown_macs``.
 
 Estimates follow sFlow's scaling: bytes = frame length x sampling rate, packets = sampling rate.
+
+With the C decoder (``ingest.sflow.fast``) the same raw key is summed in C while the datagrams are
+decoded (``FlowBatch.groups``, exact 128-bit sums) and folded in here once per file with
+``add_groups``; ``add_samples`` is the pure path's way in. Both lead to the same ``raw`` and rows.
 """
 
 from __future__ import annotations
@@ -16,9 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
-
-import numpy as np
-import polars as pl
 
 from ingest.enrich import Enricher
 from ingest.loss import INTERVAL_NS
@@ -36,7 +37,6 @@ _KEY_FIELDS = itemgetter(
 )
 
 RawKey = tuple[int, str, int | None, int | None, str | None, str | None]
-_GROUP_KEYS = ["i", "a", "v", "p", "s", "d"]
 
 
 def sample_vlan(tag: int | None, switch_vlan: int | None) -> int | None:
@@ -54,9 +54,6 @@ class MatrixAggregator:
         self.interval_ns = interval_ns
         self.raw: dict[RawKey, list[int]] = {}
         self.samples = 0
-        self._pending: list[pl.DataFrame] = []  # add_columns' groups not yet in raw (see settle)
-        self._pending_bound = 0  # an upper bound of their estimated bytes
-        self._pending_rows = 0
 
     def add_samples(self, received_ns: int, agent: str, samples: Sequence[FlowSample]) -> None:
         """Aggregate the flow samples of one datagram (all share its arrival time and agent)."""
@@ -78,94 +75,15 @@ class MatrixAggregator:
                 acc[2] += 1
         self.samples += len(samples)
 
-    def add_columns(
-        self,
-        received_ns: np.ndarray,
-        agent_codes: np.ndarray,
-        agents: Sequence[str],
-        vlan: np.ndarray,
-        ip_version: np.ndarray,
-        src_mac: np.ndarray,
-        dst_mac: np.ndarray,
-        rate: np.ndarray,
-        length: np.ndarray,
+    def add_groups(
+        self, groups: Iterable[tuple[int, str, int | None, int | None, str | None, str | None, int, int, int]]
     ) -> None:
-        """Aggregate flow samples given as columns (the C decoder's path), with what ``add_samples``
-        would have done for them one by one: the same keys, the same sums.
-
-        One entry per sample: arrival time (ns), index into ``agents``, the key's VLAN (sampled tag,
-        else the extended-switch source VLAN, unvalidated as in ``add_samples``), IP version, and the
-        MACs as 48-bit integers, each -1 for None; sampling rate, and frame length (0 for None).
-
-        A polars group-by sums each call's samples in 64-bit integers when they provably fit;
-        the groups wait (``pending``) until ``settle`` folds them into ``raw`` once per file, so a
-        file of many batches makes each key's Python tuple once. Sums that could pass 2**63 (a
-        sampling rate and frame length near 2**32 each) are added sample by sample with Python
-        integers instead, as ``add_samples`` does.
-        """
-        n = len(rate)
-        if n == 0:
-            return
-        interval = received_ns - received_ns % self.interval_ns
-        est = length.astype(np.uint64) * rate.astype(np.uint64)  # exact: both below 2**32
-        bound = int(est.max()) * n
-        if bound >= 1 << 63:
-            self.settle()
-            self._fold(
-                (int(i), agents[a], int(v), int(p), int(s), int(d), int(e), int(r), 1)
-                for i, a, v, p, s, d, e, r in zip(
-                    interval, agent_codes, vlan, ip_version, src_mac, dst_mac, est, rate, strict=True
-                )
-            )
-            self.samples += n
-            return
-        frame = pl.DataFrame(
-            {
-                "i": interval.astype(np.int64),
-                "a": agent_codes.astype(np.int64),
-                "v": vlan.astype(np.int64),
-                "p": ip_version.astype(np.int64),
-                "s": src_mac.astype(np.int64),
-                "d": dst_mac.astype(np.int64),
-                "e": est.astype(np.int64),
-                "r": rate.astype(np.int64),
-            }
-        )
-        groups = frame.group_by(_GROUP_KEYS).agg(pl.col("e").sum(), pl.col("r").sum(), pl.len())
-        names = pl.Series(values=list(agents), dtype=pl.String)
-        self._pending.append(groups.with_columns(a=names.gather(groups["a"])))
-        self._pending_bound += bound
-        self._pending_rows += self._pending[-1].height
-        if self._pending_bound >= 1 << 63 or self._pending_rows > 2_000_000:
-            self.settle()
-        self.samples += n
-
-    def settle(self) -> None:
-        """Fold the pending column aggregates into ``raw`` (``rows`` does this first)."""
-        if not self._pending:
-            return
-        frames, self._pending = self._pending, []
-        self._pending_bound = self._pending_rows = 0
-        merged = (
-            pl.concat(frames)
-            .group_by(_GROUP_KEYS)
-            .agg(pl.col("e").sum(), pl.col("r").sum(), pl.col("len").sum())
-        )
-        self._fold(merged.iter_rows())
-
-    def _fold(self, groups: Iterable[tuple[Any, ...]]) -> None:
-        """(interval, agent, vlan, ip version, src MAC, dst MAC, bytes, packets, count) into ``raw``;
-        -1 stands for None and MACs are integers."""
+        """Fold sums made elsewhere (``FlowBatch.groups``: the C decoder aggregates the same raw key
+        while it decodes) into ``raw``: (interval start, agent, VLAN, IP version, source MAC,
+        destination MAC, estimated bytes, estimated packets, samples)."""
         raw = self.raw
-        texts: dict[int, str | None] = {-1: None}
-        for i, agent, v, p, s, d, est_bytes, est_packets, count in groups:
-            src = texts.get(s)
-            if src is None and s != -1:
-                src = texts[s] = s.to_bytes(6, "big").hex(":")
-            dst = texts.get(d)
-            if dst is None and d != -1:
-                dst = texts[d] = d.to_bytes(6, "big").hex(":")
-            key = (i, agent, None if v == -1 else v, None if p == -1 else p, src, dst)
+        for interval, agent, vlan, ip_version, src, dst, est_bytes, est_packets, count in groups:
+            key = (interval, agent, vlan, ip_version, src, dst)
             acc = raw.get(key)
             if acc is None:
                 raw[key] = [est_bytes, est_packets, count]
@@ -173,10 +91,10 @@ class MatrixAggregator:
                 acc[0] += est_bytes
                 acc[1] += est_packets
                 acc[2] += count
+            self.samples += count
 
     def rows(self, enricher: Enricher) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(MEMBER_MATRIX rows, UNKNOWN_MACS rows); interval_start as ns since the epoch."""
-        self.settle()
         raw: dict[RawKey, list[int]] = {}
         for (interval, agent, vlan, ip_version, src, dst), acc in self.raw.items():
             clean = (interval, agent, valid_vlan(vlan), ip_version, src, dst)

@@ -222,10 +222,10 @@ class _FlowsBuffer:
     turned into enriched Arrow chunks every ``FLOWS_CHUNK`` rows.
 
     With the C decoder (``batch`` given) the sFlow samples are instead decoded straight into the
-    batch's array of records; each flush turns them into the same Arrow chunk column by column and
-    aggregates the exchange switches' samples into ``matrix`` (``MatrixAggregator.add_columns``),
-    which the pure path does per datagram. Chunk boundaries are the same on both paths, so the
-    rows come out in the same order."""
+    batch's array of records; each flush turns them into the same Arrow chunk column by column, and
+    ``finish`` folds the matrix sums the batch made while decoding into ``matrix`` (the pure path
+    adds samples to it per datagram). Chunk boundaries are the same on both paths, so the rows come
+    out in the same order."""
 
     def __init__(
         self,
@@ -261,9 +261,19 @@ class _FlowsBuffer:
         if len(self.records) >= FLOWS_CHUNK:
             self._flush()
 
-    def flush(self) -> None:
-        """Turn everything held into chunks (and, batched, into the matrix)."""
+    def finish(self) -> None:
+        """After the file's last datagram: turn everything held into chunks and, batched, fold the
+        matrix sums the batch made of the exchange switches' samples into ``matrix`` (the pure path
+        adds them per datagram)."""
         self._flush()
+        if self.batch is not None and self.matrix is not None:
+            agents = self.batch.agents()
+            exchange = [self.enricher.is_exchange_agent(agent) for agent in agents]
+            self.matrix.add_groups(
+                (i, agents[a], v, p, src, dst, est_bytes, est_packets, count)
+                for i, a, v, p, src, dst, est_bytes, est_packets, count in self.batch.groups()
+                if exchange[a]
+            )
 
     def table(self) -> pa.Table | None:
         self._flush()
@@ -332,18 +342,12 @@ class _FlowsBuffer:
         )
 
     def _batch_chunk(self) -> pa.Table:
-        """The batch as an enriched flows chunk, and its exchange samples into the matrix."""
+        """The batch as an enriched flows chunk."""
         batch = self.batch
         assert batch is not None
         context = fast.context_arrays(batch)
         agents = batch.agents()
         keys = fast.key_arrays(batch)
-        if self.matrix is not None:
-            exchange_agent = np.array([self.enricher.is_exchange_agent(a) for a in agents], dtype=np.bool_)
-            exchange = exchange_agent[context["agent_code"]]
-            aggregate_batch(
-                self.matrix, keys, context["received_ns"], context["agent_code"], agents, exchange
-            )
         return self._batch_table(keys, context, agents)
 
     def _batch_table(
@@ -780,7 +784,7 @@ class Pipeline:
                 return summary
         matrix = MatrixAggregator()
         if self.fast:
-            flows = _FlowsBuffer(self.enricher, str(item.path), fast.new_batch(), matrix)
+            flows = _FlowsBuffer(self.enricher, str(item.path), fast.new_batch(matrix.interval_ns), matrix)
             sflow = self._sflow_batched
         else:
             flows = _FlowsBuffer(self.enricher, str(item.path))
@@ -813,7 +817,7 @@ class Pipeline:
                     )
         newest = max(newest, work.newest_ns)
         summary.newest_ns = newest
-        work.flows.flush()  # the batched path aggregates the matrix here
+        work.flows.finish()  # the batched path completes the matrix here
         for row in work.quarantine:
             if row["received_at"] is None:  # damaged spool bytes: file them under the file's time
                 row["received_at"] = newest
@@ -896,44 +900,6 @@ class Pipeline:
             )
             out.append(str(path.relative_to(self.lake)))
         return out
-
-
-def aggregate_batch(
-    matrix: MatrixAggregator,
-    keys: dict[str, np.ndarray],
-    received: np.ndarray,
-    agent_codes: np.ndarray,
-    agents: Sequence[str],
-    exchange: np.ndarray,
-) -> None:
-    """The exchange switches' samples of a batch (``fast.key_arrays``) into the matrix: what
-    ``MatrixAggregator.add_samples`` does per datagram on the pure path."""
-    if not exchange.any():
-        return
-    if exchange.all():
-        matrix.add_columns(
-            received,
-            agent_codes,
-            agents,
-            keys["vlan"],
-            keys["ip_version"],
-            keys["src_mac"],
-            keys["dst_mac"],
-            keys["sampling_rate"],
-            keys["frame_length"],
-        )
-        return
-    matrix.add_columns(
-        received[exchange],
-        agent_codes[exchange],
-        agents,
-        keys["vlan"][exchange],
-        keys["ip_version"][exchange],
-        keys["src_mac"][exchange],
-        keys["dst_mac"][exchange],
-        keys["sampling_rate"][exchange],
-        keys["frame_length"][exchange],
-    )
 
 
 _SPOOL_FULL = 1  # FlowBatch.add_spool stopped: the batch holds FLOWS_CHUNK samples

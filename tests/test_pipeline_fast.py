@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gzip
-import itertools
 import os
 import random
 import struct
@@ -34,7 +33,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -49,7 +47,6 @@ from ingest.matrix import MatrixAggregator
 from ingest.pcap import read_udp_datagrams
 from ingest.pipeline import process_files
 from ingest.sflow import fast
-from ingest.sflow.decode import FlowSample
 from peerpool.config.load import load_exchange
 from peerpool.config.model import Exchange, Member, MemberPort, Site, SnmpSettings, Switch
 
@@ -331,7 +328,7 @@ def sflow_streams(draw: st.DrawFn) -> list[tuple[int, str, int, int, int, list[t
         dseq[(agent, sub)] = (dseq[(agent, sub)] + step) % (1 << 32)
         jump = draw(st.sampled_from([1000, 1000, 1000, -10_000, 0]))
         uptime[agent] = max(0, uptime[agent] + jump)
-        samples = []
+        samples: list[tuple[int, int, int]] = []
         for _ in range(draw(st.integers(0, 9))):
             source = draw(st.sampled_from(SOURCES))
             key = (agent, sub, source)
@@ -370,79 +367,86 @@ def test_loss_runs_equal_samples_one_by_one(
         assert per_run.events == per_sample.events
 
 
-# --- matrix: columns against samples one by one ----------------------------------------------
+# --- matrix: the C decoder's sums against samples one by one ---------------------------------
 
 u32 = st.integers(0, 2**32 - 1)
-small_mac = st.sampled_from([None, 0x020000000001, 0x020000000002, 0xA4B1C2D3E4F5])
+MACS = [bytes.fromhex(m) for m in ("020000000001", "020000000002", "a4b1c2d3e4f5")]
 
 
 @st.composite
-def matrix_samples(draw: st.DrawFn) -> list[tuple[int, str, dict[str, Any]]]:
+def matrix_datagrams(draw: st.DrawFn) -> list[tuple[int, bytes]]:
+    """Datagrams whose samples vary in everything the matrix key and sums read: tag or no tag,
+    extended-switch VLAN (also above 4095), IP version, MACs (also none), rate and frame length
+    (also both near 2**32, whose products pass 2**64 when summed), arrival across 5-minute bins."""
+    from tests.test_packet import eth, ipv4, ipv6, tcp, udp
+    from tests.test_sflow_decode import datagram, extended_switch, flow_sample, raw_header, sampled_ethernet
+
     out = []
     received = T0
-    for _ in range(draw(st.integers(1, 80))):
+    for _ in range(draw(st.integers(1, 25))):
         received += draw(st.sampled_from([0, 10**9, 299 * 10**9]))
-        fields = {
-            "vlan": draw(st.sampled_from([None, 0, 10, 4095])),
-            "src_vlan": draw(st.sampled_from([None, 10, 20, 4096, 2**32 - 1])),
-            "ip_version": draw(st.sampled_from([None, 4, 6])),
-            "src_mac": draw(small_mac),
-            "dst_mac": draw(small_mac),
-            "sampling_rate": draw(st.sampled_from([1, 2048, 16384]) | u32),
-            "frame_length": draw(st.sampled_from([None, 64, 1514]) | u32),
-        }
-        out.append((received, draw(st.sampled_from(["192.0.2.1", "2001:db8::1"])), fields))
+        samples: list[bytes] = []
+        for _ in range(draw(st.integers(0, 5))):
+            records = []
+            kind = draw(st.sampled_from(["raw", "raw", "short", "sampled", "none"]))
+            if kind in ("raw", "short"):
+                tags = draw(st.sampled_from([(), ((0x8100, 10),), ((0x8100, 4095),)]))
+                payload = draw(st.sampled_from([ipv4(6, tcp(1, 2)), ipv6(17, udp(3, 4))]))
+                frame = eth(0x0800 if payload[0] >> 4 == 4 else 0x86DD, payload, tags=tags)
+                frame = draw(st.sampled_from(MACS)) + draw(st.sampled_from(MACS)) + frame[12:]
+                if kind == "short":
+                    frame = frame[: draw(st.integers(0, 13))]
+                length = draw(st.sampled_from([None, 64, 2**32 - 1]) | u32)
+                records.append(raw_header(frame, frame_length=length))
+            elif kind == "sampled":
+                records.append(
+                    sampled_ethernet(
+                        draw(u32), draw(st.sampled_from(MACS)), draw(st.sampled_from(MACS)), 0x0800
+                    )
+                )
+            if draw(st.booleans()):
+                records.append(extended_switch(draw(st.sampled_from([0, 10, 20, 4096, 2**32 - 1])), 0, 0, 0))
+            rate = draw(st.sampled_from([1, 2048, 2**32 - 1]) | u32)
+            samples.append(flow_sample(records, rate=rate, seq=len(samples)))
+        agent = draw(st.sampled_from(["192.0.2.1", "2001:db8::1", "192.0.2.2"]))
+        out.append((received, datagram(samples, agent=agent)))
     return out
 
 
-def _sample(fields: dict[str, Any]) -> FlowSample:
-    values: dict[str, Any] = dict.fromkeys(FlowSample._fields)
-    values.update(fields)
-    for name in ("src_mac", "dst_mac"):
-        if values[name] is not None:
-            values[name] = values[name].to_bytes(6, "big").hex(":")
-    return FlowSample(**values)
-
-
-@settings(max_examples=200, deadline=None, database=None)
-@given(matrix_samples(), st.lists(st.integers(0, 80), max_size=3))
-def test_matrix_columns_equal_samples_one_by_one(
-    samples: list[tuple[int, str, dict[str, Any]]], cuts: list[int]
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(matrix_datagrams(), st.integers(1, 40))
+def test_matrix_sums_of_the_c_decoder_equal_samples_one_by_one(
+    datagrams: list[tuple[int, bytes]], clear_every: int
 ) -> None:
-    """``add_columns`` over one or several batches (group-by, or Python integers when sums could
-    pass 2**63) gives the same raw aggregate and the same rows as ``add_samples`` sample by sample."""
-    per_sample, per_column = MatrixAggregator(), MatrixAggregator()
-    for received, agent, fields in samples:
-        per_sample.add_samples(received, agent, [_sample(fields)])
-    agents = sorted({a for _r, a, _f in samples})
-    bounds = [0, *sorted(c for c in cuts if c < len(samples)), len(samples)]
-    for start, stop in itertools.pairwise(bounds):
-        part = samples[start:stop]
+    """``FlowBatch.groups`` (summed in C while decoding, kept across ``clear``) folded with
+    ``add_groups`` gives the raw aggregate, sample count and rows that ``add_samples`` gives on the
+    reference decoder's samples, datagram by datagram; only exchange agents' sums are folded."""
+    from ingest.sflow.decode import SflowDatagram, SflowDecodeError
+    from ingest.sflow.decode import decode_datagram as decode_py
 
-        def column(name: str, none: int, part: list[tuple[int, str, dict[str, Any]]] = part) -> np.ndarray:
-            return np.array([none if f[name] is None else f[name] for _r, _a, f in part], dtype=np.int64)
-
-        key_vlan = np.array(
-            [f["vlan"] if f["vlan"] is not None else (-1 if f["src_vlan"] is None else f["src_vlan"])
-             for _r, _a, f in part],
-            dtype=np.int64,
-        )  # fmt: skip
-        per_column.add_columns(
-            np.array([r for r, _a, _f in part], dtype=np.int64),
-            np.array([agents.index(a) for _r, a, _f in part], dtype=np.int64),
-            agents,
-            key_vlan,
-            column("ip_version", -1),
-            column("src_mac", -1),
-            column("dst_mac", -1),
-            column("sampling_rate", 0),
-            column("frame_length", 0),
-        )
-    per_column.settle()
-    assert per_column.raw == per_sample.raw
-    assert per_column.samples == per_sample.samples
+    exchange = {"192.0.2.1", "2001:db8::1"}  # 192.0.2.2 is no exchange switch
+    per_sample, from_c = MatrixAggregator(), MatrixAggregator()
+    batch = fast.new_batch(from_c.interval_ns)
+    for k, (received, data) in enumerate(datagrams):
+        try:
+            decoded: SflowDatagram | None = decode_py(data)
+        except SflowDecodeError as exc:  # e.g. no samples: the reference wants 4 more header bytes
+            decoded = exc.partial
+        if decoded is not None and decoded.agent_address in exchange:
+            per_sample.add_samples(received, decoded.agent_address, decoded.flow_samples)
+        batch.add(data, received)
+        if k % clear_every == 0:
+            batch.clear()
+    agents = batch.agents()
+    from_c.add_groups(
+        (i, agents[a], v, p, src, dst, b, n, c)
+        for i, a, v, p, src, dst, b, n, c in batch.groups()
+        if agents[a] in exchange
+    )
+    assert from_c.raw == per_sample.raw
+    assert from_c.samples == per_sample.samples
     enricher = Enricher()
-    assert per_column.rows(enricher) == per_sample.rows(enricher)
+    assert from_c.rows(enricher) == per_sample.rows(enricher)
 
 
 # --- the environment switch -------------------------------------------------------------------

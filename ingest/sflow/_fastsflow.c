@@ -126,6 +126,14 @@ static int counter_reserve(counter_vec *v) {
     return 0;
 }
 
+/* The lake value of the VLAN (the sampled tag, else the extended-switch source VLAN; valid 0..4095)
+ * and the matrix key's VLAN (the same before validation); -1 for None. */
+static inline int64_t key_vlan(const sf_flow *f) {
+    if (f->present & P_VLAN) return f->vlan;
+    if (f->present & P_SWITCH) return f->src_vlan;
+    return -1;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* byte helpers                                                                                  */
 
@@ -1107,6 +1115,22 @@ typedef struct {
     int family;
 } agent_key;
 
+/* The member matrix's raw key (ingest/matrix.py MatrixAggregator.add_samples): 5-minute interval,
+ * agent, VLAN (the sampled tag, else the extended-switch source VLAN, not validated), IP version,
+ * source and destination MAC; -1 stands for None. */
+typedef struct {
+    int64_t interval, vlan, ip_version, src_mac, dst_mac;
+    int64_t agent_code;
+} group_key;
+
+typedef struct {
+    group_key key;
+    unsigned __int128 bytes; /* frame length x sampling rate, summed exactly (as Python ints) */
+    uint64_t packets;        /* sampling rates: below 2**32 each, fewer than 2**32 samples */
+    uint64_t count;
+    int used;
+} group_slot;
+
 typedef struct {
     PyObject_HEAD
     flow_vec flows;
@@ -1118,6 +1142,11 @@ typedef struct {
     Py_ssize_t slots_cap;
     PyObject *agent_texts; /* list[str], index = code */
     Py_ssize_t last_agent; /* the code found last (datagrams of one agent come in runs), -1 = none */
+    /* the matrix aggregate of every sample added (kept across clear(), read by groups()) */
+    int64_t interval_ns;
+    int matrix; /* aggregate the matrix (groups) while adding */
+    group_slot *groups;
+    Py_ssize_t n_groups, groups_cap;
 } FlowBatch;
 
 static void batch_dealloc(FlowBatch *self) {
@@ -1125,15 +1154,26 @@ static void batch_dealloc(FlowBatch *self) {
     PyMem_Free(self->counters.items);
     PyMem_Free(self->agent_keys);
     PyMem_Free(self->agent_slots);
+    PyMem_Free(self->groups);
     Py_XDECREF(self->agent_texts);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* FlowBatch(interval_ns=300_000_000_000, matrix=True): the matrix interval groups() aggregates on;
+ * matrix=False leaves the aggregate out (to time decoding alone) */
 static PyObject *batch_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    (void)args;
-    (void)kwargs;
+    static char *keywords[] = {"interval_ns", "matrix", NULL};
+    long long interval_ns = 300000000000LL;
+    int matrix = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|Lp", keywords, &interval_ns, &matrix)) return NULL;
+    if (interval_ns <= 0) {
+        PyErr_SetString(PyExc_ValueError, "interval_ns must be positive");
+        return NULL;
+    }
     FlowBatch *self = (FlowBatch *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
+    self->interval_ns = interval_ns;
+    self->matrix = matrix;
     self->last_agent = -1;
     self->agent_texts = PyList_New(0);
     if (self->agent_texts == NULL) {
@@ -1235,7 +1275,62 @@ static PyObject *sequence_runs(const sf_flow *f, Py_ssize_t n) {
     return runs;
 }
 
-/* Give the samples [before, len) their datagram's context; returns the agent's text (new ref). */
+static inline uint64_t group_hash(const group_key *k) {
+    uint64_t h = (uint64_t)k->interval * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (uint64_t)k->src_mac) * 0xC2B2AE3D27D4EB4Full;
+    h = (h ^ (uint64_t)k->dst_mac) * 0x165667B19E3779F9ull;
+    h = (h ^ ((uint64_t)k->vlan << 8) ^ (uint64_t)k->ip_version ^ ((uint64_t)k->agent_code << 40)) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static int groups_grow(FlowBatch *self) {
+    Py_ssize_t cap = self->groups_cap ? self->groups_cap * 2 : 1024;
+    group_slot *slots = PyMem_Calloc((size_t)cap, sizeof(group_slot));
+    if (slots == NULL) return -1;
+    for (Py_ssize_t k = 0; k < self->groups_cap; k++) {
+        if (!self->groups[k].used) continue;
+        Py_ssize_t at = (Py_ssize_t)(group_hash(&self->groups[k].key) & (uint64_t)(cap - 1));
+        while (slots[at].used) at = (at + 1) & (cap - 1);
+        slots[at] = self->groups[k];
+    }
+    PyMem_Free(self->groups);
+    self->groups = slots;
+    self->groups_cap = cap;
+    return 0;
+}
+
+/* Add one sample to the matrix aggregate, as MatrixAggregator.add_samples does. */
+static int group_add(FlowBatch *self, const sf_flow *f) {
+    if ((self->n_groups + 1) * 2 > self->groups_cap && groups_grow(self) < 0) return -1;
+    group_key key;
+    memset(&key, 0, sizeof key);
+    uint64_t received = (uint64_t)f->received_ns;
+    key.interval = (int64_t)(received - received % (uint64_t)self->interval_ns);
+    key.agent_code = f->agent_code;
+    key.vlan = key_vlan(f);
+    key.ip_version = (f->present & P_IPV) ? (int64_t)f->ip_version : -1;
+    key.src_mac = (f->present & P_SMAC) ? (int64_t)f->src_mac : -1;
+    key.dst_mac = (f->present & P_DMAC) ? (int64_t)f->dst_mac : -1;
+    Py_ssize_t at = (Py_ssize_t)(group_hash(&key) & (uint64_t)(self->groups_cap - 1));
+    group_slot *g = &self->groups[at];
+    while (g->used && memcmp(&g->key, &key, sizeof key) != 0) {
+        at = (at + 1) & (self->groups_cap - 1);
+        g = &self->groups[at];
+    }
+    if (!g->used) {
+        g->used = 1;
+        g->key = key;
+        self->n_groups++;
+    }
+    uint64_t length = (f->present & P_FLEN) ? f->frame_length : 0;
+    g->bytes += (unsigned __int128)(length * (uint64_t)f->sampling_rate);
+    g->packets += f->sampling_rate;
+    g->count += 1;
+    return 0;
+}
+
+/* Give the samples [before, len) their datagram's context and add them to the matrix aggregate;
+ * returns the agent's text (new ref). */
 static PyObject *batch_context(FlowBatch *self, const sf_result *r, Py_ssize_t before, int64_t received_ns) {
     Py_ssize_t code = batch_agent_code(self, r);
     if (code < 0) return NULL;
@@ -1244,8 +1339,71 @@ static PyObject *batch_context(FlowBatch *self, const sf_result *r, Py_ssize_t b
         f->received_ns = received_ns;
         f->agent_code = (uint32_t)code;
         f->sub_agent_id = r->sub_agent_id;
+        if (self->matrix && group_add(self, f) < 0) return PyErr_NoMemory();
     }
     return Py_NewRef(PyList_GET_ITEM(self->agent_texts, code));
+}
+
+static PyObject *opt_int64(int64_t v) {
+    if (v < 0) Py_RETURN_NONE;
+    return PyLong_FromLongLong(v);
+}
+
+static PyObject *u128_object(unsigned __int128 v) {
+    if (v <= (unsigned __int128)UINT64_MAX) return PyLong_FromUnsignedLongLong((uint64_t)v);
+    PyObject *hi = PyLong_FromUnsignedLongLong((uint64_t)(v >> 64));
+    PyObject *lo = PyLong_FromUnsignedLongLong((uint64_t)v);
+    PyObject *shift = PyLong_FromLong(64);
+    PyObject *out = NULL;
+    if (hi && lo && shift) {
+        PyObject *high = PyNumber_Lshift(hi, shift);
+        if (high != NULL) {
+            out = PyNumber_Or(high, lo);
+            Py_DECREF(high);
+        }
+    }
+    Py_XDECREF(hi);
+    Py_XDECREF(lo);
+    Py_XDECREF(shift);
+    return out;
+}
+
+/* groups() -> list of (interval_ns, agent code, vlan | None, ip_version | None, src_mac | None,
+ * dst_mac | None, estimated bytes, estimated packets, samples): the matrix aggregate of every sample
+ * added since the batch was made (clear() keeps it), MACs as text. */
+static PyObject *batch_groups(FlowBatch *self, PyObject *unused) {
+    (void)unused;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t k = 0; k < self->groups_cap; k++) {
+        const group_slot *g = &self->groups[k];
+        if (!g->used) continue;
+        PyObject *items[9] = {
+            PyLong_FromLongLong(g->key.interval),
+            PyLong_FromLongLong(g->key.agent_code),
+            opt_int64(g->key.vlan),
+            opt_int64(g->key.ip_version),
+            g->key.src_mac >= 0 ? mac_object((uint64_t)g->key.src_mac) : Py_NewRef(Py_None),
+            g->key.dst_mac >= 0 ? mac_object((uint64_t)g->key.dst_mac) : Py_NewRef(Py_None),
+            u128_object(g->bytes),
+            PyLong_FromUnsignedLongLong(g->packets),
+            PyLong_FromUnsignedLongLong(g->count),
+        };
+        PyObject *t = PyTuple_New(9);
+        int failed = t == NULL;
+        for (int j = 0; j < 9; j++) {
+            if (items[j] == NULL) failed = 1;
+            if (t != NULL) PyTuple_SET_ITEM(t, j, items[j]);
+            else Py_XDECREF(items[j]);
+        }
+        if (failed || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return out;
 }
 
 /* add(data, received_ns=0) -> (flow samples added, agent | None, sub_agent_id, sequence_number,
@@ -1354,6 +1512,10 @@ static PyObject *batch_add_spool(FlowBatch *self, PyObject *args) {
             break;
         }
         uint64_t arrival = be64(body);
+        if (arrival > (uint64_t)INT64_MAX) { /* beyond the lake's timestamps: the per-datagram path */
+            why = SPOOL_HAND_OVER;
+            break;
+        }
         Py_ssize_t before = self->flows.len;
         self->counters.len = 0;
         sf_result r;
@@ -1421,15 +1583,7 @@ static PyObject *batch_clear(FlowBatch *self, PyObject *unused) {
         self->flows.items = NULL;
         self->flows.cap = 0;
     }
-    /* agent codes start again (agents() of the old batch stays valid: a new list) */
-    PyObject *texts = PyList_New(0);
-    if (texts == NULL) return NULL;
-    Py_SETREF(self->agent_texts, texts);
-    self->n_agents = 0;
-    self->last_agent = -1;
-    PyMem_Free(self->agent_slots);
-    self->agent_slots = NULL;
-    self->slots_cap = 0;
+    /* agent codes and the matrix aggregate stay: they belong to the whole file */
     Py_RETURN_NONE;
 }
 
@@ -1606,14 +1760,6 @@ static const char *const LAKE_COLUMN_NAMES[LC_COUNT] = {
  * ip_version int8, ip_protocol int16 */
 static const int LAKE_COLUMN_WIDTHS[LC_COUNT] = {8, 8, 8, 8, 8, 8, 4, 4, 1, 2, 4, 4, 8, 8};
 
-/* The lake value of the VLAN (the sampled tag, else the extended-switch source VLAN; valid 0..4095)
- * and the matrix key's VLAN (the same before validation); -1 for None. */
-static inline int64_t key_vlan(const sf_flow *f) {
-    if (f->present & P_VLAN) return f->vlan;
-    if (f->present & P_SWITCH) return f->src_vlan;
-    return -1;
-}
-
 /* lake_columns() -> {name: (validity | None, values, null count)} of the flows table's numeric
  * columns, exactly as the pure path builds them (estimated_bytes = bytes x rate wrapping in int64 like
  * Arrow's multiply), or None when a value does not fit its lake column (the pure path raises then). */
@@ -1667,13 +1813,11 @@ static PyObject *batch_lake_columns(FlowBatch *self, PyObject *unused) {
     return out;
 }
 
-enum { KC_VLAN, KC_IP_VERSION, KC_SRC_MAC, KC_DST_MAC, KC_RATE, KC_LENGTH, KC_COUNT };
-static const char *const KEY_COLUMN_NAMES[KC_COUNT] = {
-    "vlan", "ip_version", "src_mac", "dst_mac", "sampling_rate", "frame_length",
-};
+enum { KC_VLAN, KC_SRC_MAC, KC_DST_MAC, KC_COUNT };
+static const char *const KEY_COLUMN_NAMES[KC_COUNT] = {"vlan", "src_mac", "dst_mac"};
 
-/* key_columns() -> {name: int64 values}: the matrix key's VLAN (unvalidated), IP version and MACs
- * (48-bit integers), -1 for None; the sampling rate and the frame length (0 for None). */
+/* key_columns() -> {name: int64 values}: the VLAN before validation (sampled tag, else extended-switch
+ * source VLAN) and the MACs (48-bit integers), -1 for None: what the member lookups group by. */
 static PyObject *batch_key_columns(FlowBatch *self, PyObject *unused) {
     (void)unused;
     Py_ssize_t n = self->flows.len;
@@ -1692,11 +1836,8 @@ static PyObject *batch_key_columns(FlowBatch *self, PyObject *unused) {
         const sf_flow *x = &f[k];
         uint32_t pr = x->present;
         v[KC_VLAN][k] = key_vlan(x);
-        v[KC_IP_VERSION][k] = (pr & P_IPV) ? (int64_t)x->ip_version : -1;
         v[KC_SRC_MAC][k] = (pr & P_SMAC) ? (int64_t)x->src_mac : -1;
         v[KC_DST_MAC][k] = (pr & P_DMAC) ? (int64_t)x->dst_mac : -1;
-        v[KC_RATE][k] = x->sampling_rate;
-        v[KC_LENGTH][k] = (pr & P_FLEN) ? (int64_t)x->frame_length : 0;
     }
     PyObject *out = PyDict_New();
     int failed = out == NULL;
@@ -1715,6 +1856,9 @@ static PyMethodDef batch_methods[] = {
     {"add_spool", (PyCFunction)batch_add_spool, METH_VARARGS,
      "add_spool(buffer, pos, end, limit) -> (next position, why it stopped, datagrams)"},
     {"agents", (PyCFunction)batch_agents, METH_NOARGS, "agents() -> the agent text of every agent code"},
+    {"groups", (PyCFunction)batch_groups, METH_NOARGS,
+     "groups() -> [(interval_ns, agent code, vlan, ip_version, src_mac, dst_mac, bytes, packets, samples)]: "
+     "the member-matrix aggregate of every sample added"},
     {"context_columns", (PyCFunction)batch_context_columns, METH_NOARGS,
      "context_columns() -> {received_ns, agent_code, sub_agent_id: int64 values}"},
     {"clear", (PyCFunction)batch_clear, METH_NOARGS, "forget the stored samples"},

@@ -13,7 +13,8 @@ Two ways to use the C decoder:
 * ``FlowBatch``: the flow samples of many datagrams appended to one array of fixed-size C records,
   read out column by column for the pipeline: ``lake_arrays`` / ``text_array`` give the flows
   table's columns as Arrow arrays (built in C, no Python object per sample), ``key_arrays`` the
-  numbers the matrix and the member lookups group by.
+  numbers the member lookups group by; the batch also sums the member matrix's raw keys as it
+  decodes (``FlowBatch.groups``), so no per-sample Python work is left for the matrix either.
 
 Setting the environment variable ``PEERPOOL_SFLOW_PURE=1`` makes the pipeline and
 ``ingest.sflow.decode_datagram`` use the pure-Python decoder even when the C module is there
@@ -84,11 +85,12 @@ def decode_datagram(data: bytes) -> SflowDatagram:
     return decode_datagram_py(data)
 
 
-def new_batch() -> FlowBatch:
-    """An empty ``FlowBatch``; only call this when ``AVAILABLE``."""
+def new_batch(interval_ns: int = 300_000_000_000, matrix: bool = True) -> FlowBatch:
+    """An empty ``FlowBatch`` aggregating the member matrix on ``interval_ns`` bins while it decodes
+    (``matrix=False``: decoding alone); only call this when ``AVAILABLE``."""
     if _C is None:
         raise RuntimeError("the C sFlow decoder is not built; check ingest.sflow.fast.AVAILABLE first")
-    batch: FlowBatch = _C.FlowBatch()
+    batch: FlowBatch = _C.FlowBatch(interval_ns, matrix)
     return batch
 
 
@@ -135,10 +137,9 @@ def context_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
 
 
 def key_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
-    """int64 columns of the stored samples for the matrix and the member lookups: ``vlan`` (the
-    matrix key's: sampled tag, else extended-switch source VLAN, not validated), ``ip_version``,
-    ``src_mac`` and ``dst_mac`` (48-bit integers), each -1 for None; ``sampling_rate``, and
-    ``frame_length`` (0 for None)."""
+    """int64 columns of the stored samples for the member lookups: ``vlan`` (sampled tag, else
+    extended-switch source VLAN, not validated), ``src_mac`` and ``dst_mac`` (48-bit integers),
+    each -1 for None."""
     return {name: np.frombuffer(values, dtype=np.int64) for name, values in batch.key_columns().items()}
 
 
