@@ -200,36 +200,42 @@ def utc_days(first_day: str, days: int, timezone: str = "Europe/Warsaw") -> tupl
     return start.astimezone(dt.UTC).date(), (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date()
 
 
-def backfill_dag(env: dict[str, str], dag_id: str, first: dt.date, last: dt.date, deadline: float) -> None:
-    """Backfill ``dag_id`` over [first, last] (logical dates) unless done; wait with a progress bar."""
+def backfill_dag(
+    env: dict[str, str], dag_id: str, first: dt.date, last: dt.date, deadline: float, to_time: str = ""
+) -> None:
+    """Backfill ``dag_id`` over the logical days [first, last] unless done; wait with a progress bar."""
     airflow = str(VENVS / "airflow" / "bin" / "airflow")
-    wanted = (last - first).days + 1
+    days = {(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
     wait_for_dag(env, dag_id, 120)
 
     def successes() -> int:
-        runs = airflow_json(env, "dags", "list-runs", dag_id)
+        runs = [
+            r
+            for r in airflow_json(env, "dags", "list-runs", dag_id)
+            if str(r.get("logical_date"))[:10] in days
+        ]
         failed = [r for r in runs if r.get("state") == "failed"]
         if failed:
             run_id = failed[0].get("run_id")
             raise DemoError(f"{dag_id} run {run_id} failed: see its log at http://127.0.0.1:8080")
-        return sum(1 for r in runs if r.get("state") == "success" and r.get("run_type") == "backfill")
+        return len({str(r.get("logical_date"))[:10] for r in runs if r.get("state") == "success"})
 
-    if successes() >= wanted:
-        say(f"{dag_id}: the {wanted} backfill run(s) already succeeded")
+    if successes() >= len(days):
+        say(f"{dag_id}: the {len(days)} run(s) over {first} .. {last} already succeeded")
         return
-    say(f"backfilling {dag_id} over {first} .. {last} ({wanted} run(s))")
+    say(f"backfilling {dag_id} over {first} .. {last} ({len(days)} run(s))")
     run(
         [airflow, "backfill", "create", "--dag-id", dag_id, "--from-date", first.isoformat(),
-         "--to-date", last.isoformat(), "--max-active-runs", "1", "--reprocess-behavior", "none"],
+         "--to-date", last.isoformat() + to_time, "--max-active-runs", "1", "--reprocess-behavior", "none"],
         f"airflow backfill create {dag_id}", env, attempts=5,
     )  # fmt: skip
-    with click.progressbar(length=wanted, label=f"{dag_id} runs", file=sys.stderr) as bar:
+    with click.progressbar(length=len(days), label=f"{dag_id} runs", file=sys.stderr) as bar:
         finished = 0
         while time.monotonic() < deadline:
             now = successes()
             bar.update(now - finished)
             finished = now
-            if finished >= wanted:
+            if finished >= len(days):
                 return
             time.sleep(5)
     raise DemoError(f"{dag_id} backfill did not finish in time; see http://127.0.0.1:8080")
@@ -255,10 +261,11 @@ def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 
     first, last = utc_days(first_day, days)
     backfill_dag(env, "peerpool_replay", first, last, deadline)
     wait_for_models(env, deadline)
-    # the billing run of the last local day ends on the 1st: it previews and closes the month
-    month_end = dt.date.fromisoformat(first_day) + dt.timedelta(days=days - 1)
-    if (month_end + dt.timedelta(days=1)).day == 1:
-        backfill_dag(env, "peerpool_billing", month_end, month_end, deadline)
+    # billing: the night before each 1st in the range closes the month; the last night previews
+    local_first = dt.date.fromisoformat(first_day)
+    nights = [local_first + dt.timedelta(days=i) for i in range(days)]
+    for night in [n for n in nights[:-1] if (n + dt.timedelta(days=1)).day == 1] + nights[-1:]:
+        backfill_dag(env, "peerpool_billing", night, night, deadline, to_time="T23:59:59")
 
 
 def wait_for_dag(env: dict[str, str], dag_id: str, timeout_s: float) -> None:
@@ -334,9 +341,9 @@ def start_superset(var: Path, env: dict[str, str], creds: dict[str, Any]) -> Non
 @click.option("--seed", default=1, show_default=True)
 @click.option(
     "--start",
-    default="2026-10-01",
-    show_default=True,
-    help="first simulated day (local midnight, Europe/Warsaw)",
+    default="",
+    help="first simulated day, local midnight Europe/Warsaw (default: DAYS days before today, so the "
+    "dashboards' recent-days charts have data)",
 )
 @click.option(
     "--var",
@@ -350,6 +357,9 @@ def start_superset(var: Path, env: dict[str, str], creds: dict[str, Any]) -> Non
 def demo(members: int, days: int, seed: int, start: str, var: Path, stop: bool) -> None:
     """Simulate an exchange, run it through the pipeline, and leave the UIs up on 127.0.0.1."""
     var = var.resolve()
+    if not start:
+        today = dt.datetime.now(ZoneInfo("Europe/Warsaw")).date()
+        start = (today - dt.timedelta(days=days)).isoformat()
     if stop:
         for name in SERVICE_NAMES:
             if services.stop(var, name):
