@@ -24,8 +24,9 @@ from tests.snmp_agents import run_snmpd
 AIRFLOW = REPO / ".venvs" / "airflow" / "bin" / "airflow"
 PEERPOOL = REPO / ".venvs" / "core" / "bin" / "peerpool"
 FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+), .*?state=(\w+)")
-# the simulator starts at local midnight in Europe/Warsaw: 2026-09-30T22:00Z, and runs 2 days
-SIM_DAYS = ("2026-10-01", "2026-10-02", "2026-10-03")  # logical dates: each covers the day before
+# the simulator starts at local midnight in Europe/Warsaw, 2026-09-30T22:00Z, and runs one local day,
+# which touches two UTC days
+SIM_DAYS = ("2026-10-01", "2026-10-02")  # logical dates of `dags test`: each covers the UTC day before
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -48,7 +49,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "sim"
     for args in (
-        ["simulate", "--members", "5", "--days", "2", "--seed", "5", "--out", str(out)],
+        ["simulate", "--members", "5", "--days", "1", "--seed", "5", "--out", str(out)],
         ["asn", "build", str(out / "rib.mrt"), "--out", str(out / "asn.dat")],
     ):
         proc = subprocess.run([str(PEERPOOL), *args], capture_output=True, text=True, timeout=600)
