@@ -220,3 +220,25 @@ def test_counters_poll_stores_a_read_for_every_port(
     assert lake_count(lake, "port_counters") == 3
     # the port moved to ifIndex 1 (lo) of the real agent answered with real counters
     assert lake_count(lake, "port_counters", "ok and ifindex = 1 and in_octets > 0") == 1
+
+
+def test_reference_refresh_exports_the_configuration_and_rebuilds_the_asn_database(
+    airflow_home: Path, sim: Path, tmp_path: Path
+) -> None:
+    settings = {
+        **peerpool_settings(sim, tmp_path),
+        "PEERPOOL_IXF": str(sim / "ixf.json"),
+        "PEERPOOL_RIB": str(sim / "rib.mrt"),
+        "PEERPOOL_ASN_DB": str(tmp_path / "asn.dat"),
+    }
+    log = dags_test(airflow_home, "peerpool_reference", "2026-10-02T00:15:00+00:00", settings)
+    assert "ix-f export" in log and "0 difference(s)" in log  # the simulator's export matches its config
+    members = (
+        duckdb.connect()
+        .execute(f"select count(*) from read_parquet('{tmp_path}/lake/reference/members.parquet')")
+        .fetchone()
+    )
+    with open(sim / "exchange.toml") as fh:
+        configured = sum(1 for line in fh if line.strip() == "[[members]]")
+    assert members is not None and members[0] == configured
+    assert (tmp_path / "asn.dat").stat().st_size > 0
