@@ -342,28 +342,20 @@ class _FlowsBuffer:
         )
 
     def _batch_chunk(self) -> pa.Table:
-        """The batch as an enriched flows chunk."""
+        """The batch as an enriched flows chunk (its columns built in C, ``fast.batch_columns``)."""
         batch = self.batch
         assert batch is not None
-        context = fast.context_arrays(batch)
+        cols = fast.batch_columns(batch)
         agents = batch.agents()
-        keys = fast.key_arrays(batch)
-        return self._batch_table(keys, context, agents)
-
-    def _batch_table(
-        self, keys: dict[str, np.ndarray], context: dict[str, np.ndarray], agents: list[str]
-    ) -> pa.Table:
-        """The enriched flows chunk of the batch."""
-        batch = self.batch
-        assert batch is not None
-        received = context["received_ns"]
-        columns = fast.lake_arrays(batch)
+        ints = cols.ints
+        received = ints["received_ns"]
+        columns = cols.lake
         if columns is None:
             # a value the lake cannot hold: the pure path raises there; take it, to fail as it does
             self.samples = batch.samples()  # type: ignore[assignment]
             self.sample_ctx = [
                 (1, int(r), agents[int(a)], int(sub))
-                for r, a, sub in zip(received, context["agent_code"], context["sub_agent_id"], strict=True)
+                for r, a, sub in zip(received, ints["agent_code"], ints["sub_agent_id"], strict=True)
             ]
             table = self._enrich(self._sflow_table())
             self.samples, self.sample_ctx = [], []
@@ -371,25 +363,26 @@ class _FlowsBuffer:
         n = len(batch)
         rate = columns["sampling_rate"]
         nulls_ts = pa.nulls(n, lk.TS)
+        text = cols.text
         table = pa.table(
             {
                 "received_at": pa.array(received // 1000, type=lk.TS),
                 "flow_protocol": pa.repeat(pa.scalar("sflow5", pa.string()), n),
-                "exporter_address": pa.array(agents, pa.string()).take(pa.array(context["agent_code"])),
-                "observation_domain": pa.array(context["sub_agent_id"], pa.int64()),
+                "exporter_address": pa.array(agents, pa.string()).take(pa.array(ints["agent_code"])),
+                "observation_domain": pa.array(ints["sub_agent_id"], pa.int64()),
                 "sequence_number": columns["sequence_number"],
                 "sampling_rate": rate,
                 "sample_pool": columns["sample_pool"],
                 "drops": columns["drops"],
                 "input_ifindex": columns["input_ifindex"],
                 "output_ifindex": columns["output_ifindex"],
-                "src_mac": fast.text_array(batch, "src_mac"),
-                "dst_mac": fast.text_array(batch, "dst_mac"),
+                "src_mac": text["src_mac"],
+                "dst_mac": text["dst_mac"],
                 "vlan": columns["vlan"],
                 "ethertype": columns["ethertype"],
                 "ip_version": columns["ip_version"],
-                "src_ip": fast.text_array(batch, "src_ip"),
-                "dst_ip": fast.text_array(batch, "dst_ip"),
+                "src_ip": text["src_ip"],
+                "dst_ip": text["dst_ip"],
                 "ip_protocol": columns["ip_protocol"],
                 "src_port": columns["src_port"],
                 "dst_port": columns["dst_port"],
@@ -401,27 +394,28 @@ class _FlowsBuffer:
                 "flow_end": nulls_ts,
             }
         )
-        lake_vlan = np.where(keys["vlan"] <= 4095, keys["vlan"], -1)  # the lake's vlan, -1 = None
-        return self._finish(table, self._member_columns_numeric(keys, lake_vlan))
+        return self._finish(table, self._member_columns_numeric(ints))
 
-    def _member_columns_numeric(self, keys: dict[str, np.ndarray], vlan: np.ndarray) -> dict[str, pa.Array]:
-        """Members and ports by (MAC, lake VLAN) as integers, looked up once per distinct pair:
-        the same lookups ``_enrich`` makes from the text (port_for_mac(mac or None, vlan or None))."""
+    def _member_columns_numeric(self, ints: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+        """Members and ports by (MAC, lake VLAN) as integers, looked up once per distinct pair (hash
+        dictionary encoding): the lookups ``_enrich`` makes from the text,
+        ``port_for_mac(mac or None, vlan or None)``."""
+        vlan = ints["vlan"]
+        lake_vlan = np.where(vlan <= 4095, vlan, -1)  # the lake's vlan (valid_vlan), -1 = None
         columns: dict[str, pa.Array] = {}
         for side in ("src", "dst"):
-            mac = keys[f"{side}_mac"]
-            key = mac * 8192 + (vlan + 1)  # MAC (48 bits, -1 = None) and VLAN + 1 (0..4096) in one int64
-            distinct, inverse = np.unique(key, return_inverse=True)
+            # MAC (48 bits, -1 = None) and lake VLAN + 1 (0..4096) in one int64
+            key = ints[f"{side}_mac"] * 8192 + (lake_vlan + 1)
+            encoded = pc.dictionary_encode(pa.array(key))
             members, ports = [], []
-            for value in distinct.tolist():
+            for value in encoded.dictionary.to_pylist():
                 mac_value, vlan_value = divmod(value, 8192)
                 mac_text = None if mac_value < 0 else mac_value.to_bytes(6, "big").hex(":")
                 port = self.enricher.port_for_mac(mac_text, vlan_value - 1 if vlan_value else None)
                 members.append(port.member if port is not None else None)
                 ports.append(port.id if port is not None else None)
-            indices = pa.array(inverse.reshape(-1))
-            columns[f"{side}_member_id"] = pa.array(members, pa.string()).take(indices)
-            columns[f"{side}_port_id"] = pa.array(ports, pa.string()).take(indices)
+            columns[f"{side}_member_id"] = pa.array(members, pa.string()).take(encoded.indices)
+            columns[f"{side}_port_id"] = pa.array(ports, pa.string()).take(encoded.indices)
         return columns
 
     def _records_table(self) -> pa.Table:

@@ -207,19 +207,16 @@ class Checker:
         try:
             table = pure._sflow_table()
         except Exception as exc:  # the pure path refuses values its columns cannot hold
-            if fast.lake_arrays(batch) is not None:
+            if fast.batch_columns(batch).lake is not None:
                 self.failures.append(f"pure flows table raised {exc!r} but the C columns were built")
         else:
-            columns = fast.lake_arrays(batch)
-            if columns is None:
+            cols = fast.batch_columns(batch)
+            if cols.lake is None:
                 self.failures.append("C columns refused a batch the pure flows table accepted")
             else:
-                for name, array in columns.items():
+                for name, array in {**cols.lake, **cols.text}.items():
                     if not array.equals(table.column(name).combine_chunks()):
                         self.failures.append(f"flows column {name} differs")
-            for name in fast.TEXT_COLUMNS:
-                if not fast.text_array(batch, name).equals(table.column(name).combine_chunks()):
-                    self.failures.append(f"flows column {name} differs")
         if batch.samples() != self.batch_expected:
             self.failures.append("FlowBatch.samples() differs from the samples added")
         batch.clear()

@@ -1593,36 +1593,6 @@ static PyObject *batch_agents(FlowBatch *self, PyObject *unused) {
     return PyList_GetSlice(self->agent_texts, 0, PyList_GET_SIZE(self->agent_texts));
 }
 
-/* context_columns() -> {"received_ns", "agent_code", "sub_agent_id": int64 values} */
-static PyObject *batch_context_columns(FlowBatch *self, PyObject *unused) {
-    (void)unused;
-    Py_ssize_t n = self->flows.len;
-    const sf_flow *f = self->flows.items;
-    static const char *const names[3] = {"received_ns", "agent_code", "sub_agent_id"};
-    PyObject *bufs[3];
-    int64_t *v[3];
-    for (int j = 0; j < 3; j++) {
-        bufs[j] = PyBytes_FromStringAndSize(NULL, n * 8 > 0 ? n * 8 : 1);
-        if (bufs[j] == NULL) {
-            for (int i = 0; i < j; i++) Py_DECREF(bufs[i]);
-            return NULL;
-        }
-        v[j] = (int64_t *)PyBytes_AS_STRING(bufs[j]);
-    }
-    for (Py_ssize_t k = 0; k < n; k++) {
-        v[0][k] = f[k].received_ns;
-        v[1][k] = f[k].agent_code;
-        v[2][k] = f[k].sub_agent_id;
-    }
-    PyObject *out = PyDict_New();
-    int failed = out == NULL;
-    for (int j = 0; j < 3; j++) {
-        if (!failed && PyDict_SetItemString(out, names[j], bufs[j]) < 0) failed = 1;
-        Py_DECREF(bufs[j]);
-    }
-    if (failed) { Py_XDECREF(out); return NULL; }
-    return out;
-}
 
 /* samples(start=0, stop=len) -> list[FlowSample], the reference's objects for stored samples */
 static PyObject *batch_samples(FlowBatch *self, PyObject *args) {
@@ -1633,71 +1603,6 @@ static PyObject *batch_samples(FlowBatch *self, PyObject *args) {
     if (stop > self->flows.len) stop = self->flows.len;
     if (stop < start) stop = start;
     return flow_list(self->flows.items + start, stop - start);
-}
-
-enum { COL_SRC_MAC = 0, COL_DST_MAC = 1, COL_SRC_IP = 2, COL_DST_IP = 3 };
-
-/* text_column(which) -> (validity bitmap bytes | None, int32 offsets bytes, data bytes, null count):
- * the Arrow buffers of a string array with the MAC or IP text of every stored sample. */
-static PyObject *batch_text_column(FlowBatch *self, PyObject *arg) {
-    long which = PyLong_AsLong(arg);
-    if (which == -1 && PyErr_Occurred()) return NULL;
-    if (which < 0 || which > 3) {
-        PyErr_SetString(PyExc_ValueError, "text_column takes 0 (src_mac), 1 (dst_mac), 2 (src_ip), 3 (dst_ip)");
-        return NULL;
-    }
-    Py_ssize_t n = self->flows.len;
-    const sf_flow *f = self->flows.items;
-    uint32_t bit = which == COL_SRC_MAC ? P_SMAC : which == COL_DST_MAC ? P_DMAC : which == COL_SRC_IP ? P_SIP : P_DIP;
-    Py_ssize_t per = which <= COL_DST_MAC ? 17 : INET6_ADDRSTRLEN;
-    if (n > (PY_SSIZE_T_MAX / 64)) return PyErr_NoMemory();
-    PyObject *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
-    PyObject *data = PyBytes_FromStringAndSize(NULL, n * per > 0 ? n * per : 1);
-    PyObject *validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8 > 0 ? (n + 7) / 8 : 1);
-    if (offsets == NULL || data == NULL || validity == NULL) {
-        Py_XDECREF(offsets);
-        Py_XDECREF(data);
-        Py_XDECREF(validity);
-        return NULL;
-    }
-    int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
-    char *out = PyBytes_AS_STRING(data);
-    uint8_t *valid = (uint8_t *)PyBytes_AS_STRING(validity);
-    memset(valid, 0, (size_t)PyBytes_GET_SIZE(validity));
-    Py_ssize_t pos = 0, nulls = 0;
-    char text[INET6_ADDRSTRLEN + 4];
-    for (Py_ssize_t k = 0; k < n; k++) {
-        off[k] = (int32_t)pos;
-        if (!(f[k].present & bit)) { nulls++; continue; }
-        valid[k >> 3] |= (uint8_t)(1u << (k & 7));
-        if (which == COL_SRC_MAC) { mac_text(f[k].src_mac, out + pos); pos += 17; }
-        else if (which == COL_DST_MAC) { mac_text(f[k].dst_mac, out + pos); pos += 17; }
-        else {
-            int len = which == COL_SRC_IP ? ip_text(f[k].src_ip_family, f[k].src_ip, text)
-                                          : ip_text(f[k].dst_ip_family, f[k].dst_ip, text);
-            if (len < 0) {
-                Py_DECREF(offsets); Py_DECREF(data); Py_DECREF(validity);
-                return PyErr_SetFromErrno(PyExc_OSError);
-            }
-            memcpy(out + pos, text, (size_t)len);
-            pos += len;
-        }
-    }
-    off[n] = (int32_t)pos;
-    if (pos > INT32_MAX) { /* cannot happen below 50 M samples; refuse rather than wrap */
-        Py_DECREF(offsets); Py_DECREF(data); Py_DECREF(validity);
-        PyErr_SetString(PyExc_OverflowError, "text column over 2 GiB; flush the batch more often");
-        return NULL;
-    }
-    if (_PyBytes_Resize(&data, pos > 0 ? pos : 1) < 0) {
-        Py_DECREF(offsets); Py_DECREF(validity);
-        return NULL;
-    }
-    if (nulls == 0) {
-        Py_DECREF(validity);
-        validity = Py_NewRef(Py_None);
-    }
-    return Py_BuildValue("(NNNn)", validity, offsets, data, nulls);
 }
 
 /* One Arrow fixed-width column being filled: values of ``width`` bytes and a validity bitmap. */
@@ -1760,31 +1665,112 @@ static const char *const LAKE_COLUMN_NAMES[LC_COUNT] = {
  * ip_version int8, ip_protocol int16 */
 static const int LAKE_COLUMN_WIDTHS[LC_COUNT] = {8, 8, 8, 8, 8, 8, 4, 4, 1, 2, 4, 4, 8, 8};
 
-/* lake_columns() -> {name: (validity | None, values, null count)} of the flows table's numeric
- * columns, exactly as the pure path builds them (estimated_bytes = bytes x rate wrapping in int64 like
- * Arrow's multiply), or None when a value does not fit its lake column (the pure path raises then). */
-static PyObject *batch_lake_columns(FlowBatch *self, PyObject *unused) {
+/* Arrow string column being filled: int32 offsets, data, validity bitmap. */
+typedef struct {
+    PyObject *offsets, *data, *validity;
+    int32_t *off;
+    char *out;
+    uint8_t *bits;
+    Py_ssize_t pos, nulls;
+} text_column;
+
+static int text_init(text_column *t, Py_ssize_t n, Py_ssize_t per_value) {
+    t->pos = t->nulls = 0;
+    t->offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+    t->data = PyBytes_FromStringAndSize(NULL, n * per_value > 0 ? n * per_value : 1);
+    t->validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8 > 0 ? (n + 7) / 8 : 1);
+    if (t->offsets == NULL || t->data == NULL || t->validity == NULL) {
+        Py_CLEAR(t->offsets);
+        Py_CLEAR(t->data);
+        Py_CLEAR(t->validity);
+        return -1;
+    }
+    t->off = (int32_t *)PyBytes_AS_STRING(t->offsets);
+    t->out = PyBytes_AS_STRING(t->data);
+    t->bits = (uint8_t *)PyBytes_AS_STRING(t->validity);
+    memset(t->bits, 0, (size_t)PyBytes_GET_SIZE(t->validity));
+    return 0;
+}
+
+static void text_clear(text_column *t) {
+    Py_CLEAR(t->offsets);
+    Py_CLEAR(t->data);
+    Py_CLEAR(t->validity);
+}
+
+/* (validity | None, offsets, data, null count), buffers handed over */
+static PyObject *text_finish(text_column *t, Py_ssize_t n) {
+    t->off[n] = (int32_t)t->pos;
+    if (_PyBytes_Resize(&t->data, t->pos > 0 ? t->pos : 1) < 0) {
+        t->data = NULL;
+        text_clear(t);
+        return NULL;
+    }
+    PyObject *validity = t->validity;
+    if (t->nulls == 0) {
+        Py_DECREF(validity);
+        validity = Py_NewRef(Py_None);
+    }
+    PyObject *out = Py_BuildValue("(NNNn)", validity, t->offsets, t->data, t->nulls);
+    t->offsets = t->data = t->validity = NULL;
+    return out;
+}
+
+enum { IC_RECEIVED, IC_AGENT, IC_SUB_AGENT, IC_KEY_VLAN, IC_SRC_MAC, IC_DST_MAC, IC_COUNT };
+static const char *const INT_COLUMN_NAMES[IC_COUNT] = {
+    "received_ns", "agent_code", "sub_agent_id", "vlan", "src_mac", "dst_mac",
+};
+static const char *const TEXT_COLUMN_NAMES[4] = {"src_mac", "dst_mac", "src_ip", "dst_ip"};
+
+static int dict_put(PyObject *dict, const char *name, PyObject *value) {
+    if (value == NULL) return -1;
+    int rc = PyDict_SetItemString(dict, name, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* columns() -> {"lake": {name: (validity | None, values, null count)} | None,
+ *               "text": {name: (validity | None, offsets, data, null count)},
+ *               "int64": {name: int64 values}}
+ * Everything the pipeline reads from the stored samples, in one pass over them:
+ * - "lake": the flows table's numeric columns in the lake's types, as the pure path builds them
+ *   (estimated_bytes = bytes x rate wrapping in int64 like Arrow's multiply), or None when a value
+ *   does not fit its lake column (a 32-bit protocol, port or type of a sampled record: the pure path
+ *   raises there);
+ * - "text": src_mac, dst_mac, src_ip, dst_ip as Arrow string buffers (the reference's text);
+ * - "int64": received_ns, agent_code, sub_agent_id, and for the member lookups the VLAN before
+ *   validation (sampled tag, else extended-switch source VLAN) and the MACs as integers, -1 = None. */
+static PyObject *batch_columns(FlowBatch *self, PyObject *unused) {
     (void)unused;
     Py_ssize_t n = self->flows.len;
     const sf_flow *f = self->flows.items;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        uint32_t pr = f[k].present;
-        if (((pr & P_ETYPE) && f[k].ethertype > INT32_MAX) || ((pr & P_IPV) && f[k].ip_version > INT8_MAX) ||
-            ((pr & P_PROTO) && f[k].ip_protocol > INT16_MAX) || ((pr & P_SPORT) && f[k].src_port > INT32_MAX) ||
-            ((pr & P_DPORT) && f[k].dst_port > INT32_MAX))
-            Py_RETURN_NONE;
+    if (n > (Py_ssize_t)(INT32_MAX / INET6_ADDRSTRLEN)) {
+        PyErr_SetString(PyExc_OverflowError, "too many samples in one batch for 32-bit text offsets");
+        return NULL;
     }
     column c[LC_COUNT];
-    for (int j = 0; j < LC_COUNT; j++) {
-        if (column_init(&c[j], n, LAKE_COLUMN_WIDTHS[j]) < 0) {
-            for (int i = 0; i < j; i++) { Py_DECREF(c[i].values); Py_DECREF(c[i].validity); }
-            return NULL;
-        }
+    text_column t[4];
+    PyObject *ints[IC_COUNT];
+    int64_t *iv[IC_COUNT];
+    int made_c = 0, made_t = 0, made_i = 0, failed = 0, out_of_range = 0;
+    for (; made_c < LC_COUNT; made_c++)
+        if (column_init(&c[made_c], n, LAKE_COLUMN_WIDTHS[made_c]) < 0) { failed = 1; break; }
+    for (; !failed && made_t < 4; made_t++)
+        if (text_init(&t[made_t], n, made_t < 2 ? 17 : INET6_ADDRSTRLEN) < 0) { failed = 1; break; }
+    for (; !failed && made_i < IC_COUNT; made_i++) {
+        ints[made_i] = PyBytes_FromStringAndSize(NULL, n * 8 > 0 ? n * 8 : 1);
+        if (ints[made_i] == NULL) { failed = 1; break; }
+        iv[made_i] = (int64_t *)PyBytes_AS_STRING(ints[made_i]);
     }
-    for (Py_ssize_t k = 0; k < n; k++) {
+    char ip[INET6_ADDRSTRLEN + 4];
+    for (Py_ssize_t k = 0; !failed && k < n; k++) {
         const sf_flow *x = &f[k];
         uint32_t pr = x->present;
         int64_t vlan = key_vlan(x);
+        if (((pr & P_ETYPE) && x->ethertype > INT32_MAX) || ((pr & P_IPV) && x->ip_version > INT8_MAX) ||
+            ((pr & P_PROTO) && x->ip_protocol > INT16_MAX) || ((pr & P_SPORT) && x->src_port > INT32_MAX) ||
+            ((pr & P_DPORT) && x->dst_port > INT32_MAX))
+            out_of_range = 1;
         column_put(&c[LC_SEQUENCE], k, x->sequence_number, 1);
         column_put(&c[LC_RATE], k, x->sampling_rate, 1);
         column_put(&c[LC_POOL], k, x->sample_pool, 1);
@@ -1800,52 +1786,74 @@ static PyObject *batch_lake_columns(FlowBatch *self, PyObject *unused) {
         column_put(&c[LC_BYTES], k, x->frame_length, (pr & P_FLEN) != 0);
         column_put(&c[LC_ESTIMATED_BYTES], k,
                    (int64_t)((uint64_t)x->frame_length * (uint64_t)x->sampling_rate), (pr & P_FLEN) != 0);
-    }
-    PyObject *out = PyDict_New();
-    int failed = out == NULL;
-    for (int j = 0; j < LC_COUNT; j++) {
-        if (failed) { Py_DECREF(c[j].values); Py_DECREF(c[j].validity); continue; }
-        PyObject *t = column_finish(&c[j]);
-        if (t == NULL || PyDict_SetItemString(out, LAKE_COLUMN_NAMES[j], t) < 0) failed = 1;
-        Py_XDECREF(t);
-    }
-    if (failed) { Py_XDECREF(out); return NULL; }
-    return out;
-}
-
-enum { KC_VLAN, KC_SRC_MAC, KC_DST_MAC, KC_COUNT };
-static const char *const KEY_COLUMN_NAMES[KC_COUNT] = {"vlan", "src_mac", "dst_mac"};
-
-/* key_columns() -> {name: int64 values}: the VLAN before validation (sampled tag, else extended-switch
- * source VLAN) and the MACs (48-bit integers), -1 for None: what the member lookups group by. */
-static PyObject *batch_key_columns(FlowBatch *self, PyObject *unused) {
-    (void)unused;
-    Py_ssize_t n = self->flows.len;
-    const sf_flow *f = self->flows.items;
-    PyObject *bufs[KC_COUNT];
-    int64_t *v[KC_COUNT];
-    for (int j = 0; j < KC_COUNT; j++) {
-        bufs[j] = PyBytes_FromStringAndSize(NULL, n * 8 > 0 ? n * 8 : 1);
-        if (bufs[j] == NULL) {
-            for (int i = 0; i < j; i++) Py_DECREF(bufs[i]);
-            return NULL;
+        for (int j = 0; j < 4; j++) {
+            text_column *tc = &t[j];
+            tc->off[k] = (int32_t)tc->pos;
+            uint32_t bit = j == 0 ? P_SMAC : j == 1 ? P_DMAC : j == 2 ? P_SIP : P_DIP;
+            if (!(pr & bit)) {
+                tc->nulls++;
+                continue;
+            }
+            tc->bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+            if (j < 2) {
+                mac_text(j == 0 ? x->src_mac : x->dst_mac, tc->out + tc->pos);
+                tc->pos += 17;
+            } else {
+                int len = j == 2 ? ip_text(x->src_ip_family, x->src_ip, ip) : ip_text(x->dst_ip_family, x->dst_ip, ip);
+                if (len < 0) {
+                    PyErr_SetFromErrno(PyExc_OSError);
+                    failed = 1;
+                    break;
+                }
+                memcpy(tc->out + tc->pos, ip, (size_t)len);
+                tc->pos += len;
+            }
         }
-        v[j] = (int64_t *)PyBytes_AS_STRING(bufs[j]);
+        iv[IC_RECEIVED][k] = x->received_ns;
+        iv[IC_AGENT][k] = x->agent_code;
+        iv[IC_SUB_AGENT][k] = x->sub_agent_id;
+        iv[IC_KEY_VLAN][k] = vlan;
+        iv[IC_SRC_MAC][k] = (pr & P_SMAC) ? (int64_t)x->src_mac : -1;
+        iv[IC_DST_MAC][k] = (pr & P_DMAC) ? (int64_t)x->dst_mac : -1;
     }
-    for (Py_ssize_t k = 0; k < n; k++) {
-        const sf_flow *x = &f[k];
-        uint32_t pr = x->present;
-        v[KC_VLAN][k] = key_vlan(x);
-        v[KC_SRC_MAC][k] = (pr & P_SMAC) ? (int64_t)x->src_mac : -1;
-        v[KC_DST_MAC][k] = (pr & P_DMAC) ? (int64_t)x->dst_mac : -1;
+    PyObject *out = NULL, *lake = NULL, *text = NULL, *int64 = NULL;
+    if (!failed) {
+        out = PyDict_New();
+        text = PyDict_New();
+        int64 = PyDict_New();
+        lake = out_of_range ? Py_NewRef(Py_None) : PyDict_New();
+        failed = out == NULL || text == NULL || int64 == NULL || lake == NULL;
     }
-    PyObject *out = PyDict_New();
-    int failed = out == NULL;
-    for (int j = 0; j < KC_COUNT; j++) {
-        if (!failed && PyDict_SetItemString(out, KEY_COLUMN_NAMES[j], bufs[j]) < 0) failed = 1;
-        Py_DECREF(bufs[j]);
+    for (int j = 0; j < made_c; j++) {
+        if (!failed && !out_of_range) {
+            if (dict_put(lake, LAKE_COLUMN_NAMES[j], column_finish(&c[j])) < 0) failed = 1;
+        } else {
+            Py_XDECREF(c[j].values);
+            Py_XDECREF(c[j].validity);
+        }
     }
-    if (failed) { Py_XDECREF(out); return NULL; }
+    for (int j = 0; j < made_t; j++) {
+        if (!failed) {
+            if (dict_put(text, TEXT_COLUMN_NAMES[j], text_finish(&t[j], n)) < 0) failed = 1;
+        } else {
+            text_clear(&t[j]);
+        }
+    }
+    for (int j = 0; j < made_i; j++) {
+        if (!failed && PyDict_SetItemString(int64, INT_COLUMN_NAMES[j], ints[j]) < 0) failed = 1;
+        Py_DECREF(ints[j]);
+    }
+    if (!failed && (dict_put(out, "lake", Py_NewRef(lake)) < 0 || dict_put(out, "text", Py_NewRef(text)) < 0 ||
+                    dict_put(out, "int64", Py_NewRef(int64)) < 0))
+        failed = 1;
+    Py_XDECREF(lake);
+    Py_XDECREF(text);
+    Py_XDECREF(int64);
+    if (failed) {
+        Py_XDECREF(out);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
     return out;
 }
 
@@ -1859,18 +1867,11 @@ static PyMethodDef batch_methods[] = {
     {"groups", (PyCFunction)batch_groups, METH_NOARGS,
      "groups() -> [(interval_ns, agent code, vlan, ip_version, src_mac, dst_mac, bytes, packets, samples)]: "
      "the member-matrix aggregate of every sample added"},
-    {"context_columns", (PyCFunction)batch_context_columns, METH_NOARGS,
-     "context_columns() -> {received_ns, agent_code, sub_agent_id: int64 values}"},
+    {"columns", (PyCFunction)batch_columns, METH_NOARGS,
+     "columns() -> {lake: {name: Arrow buffers} | None, text: {name: Arrow string buffers}, "
+     "int64: {name: values}}: everything the pipeline reads from the stored samples, in one pass"},
     {"clear", (PyCFunction)batch_clear, METH_NOARGS, "forget the stored samples"},
-    {"lake_columns", (PyCFunction)batch_lake_columns, METH_NOARGS,
-     "lake_columns() -> {name: (validity | None, values, null count)} of the flows table's numeric "
-     "columns, or None when a value does not fit its column"},
-    {"key_columns", (PyCFunction)batch_key_columns, METH_NOARGS,
-     "key_columns() -> {name: int64 values} for the matrix and the member lookups (-1 = None)"},
     {"samples", (PyCFunction)batch_samples, METH_VARARGS, "samples(start=0, stop=len) -> list[FlowSample]"},
-    {"text_column", (PyCFunction)batch_text_column, METH_O,
-     "text_column(0..3) -> Arrow string buffers (validity | None, offsets, data, null count) of "
-     "src_mac, dst_mac, src_ip or dst_ip"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,10 +11,10 @@ Two ways to use the C decoder:
 * ``decode_datagram(data)``: the same ``SflowDatagram`` objects as the reference (the package-level
   ``ingest.sflow.decode_datagram`` is this one when the C module is available);
 * ``FlowBatch``: the flow samples of many datagrams appended to one array of fixed-size C records,
-  read out column by column for the pipeline: ``lake_arrays`` / ``text_array`` give the flows
-  table's columns as Arrow arrays (built in C, no Python object per sample), ``key_arrays`` the
-  numbers the member lookups group by; the batch also sums the member matrix's raw keys as it
-  decodes (``FlowBatch.groups``), so no per-sample Python work is left for the matrix either.
+  read out column by column for the pipeline by ``batch_columns`` (the flows table's columns as
+  Arrow arrays and the numbers the member lookups group by, built in C in one pass, no Python object
+  per sample); the batch also sums the member matrix's raw keys as it decodes
+  (``FlowBatch.groups``), so no per-sample Python work is left for the matrix either.
 
 Setting the environment variable ``PEERPOOL_SFLOW_PURE=1`` makes the pipeline and
 ``ingest.sflow.decode_datagram`` use the pure-Python decoder even when the C module is there
@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Final
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PURE_ENV: Final = "PEERPOOL_SFLOW_PURE"
-TEXT_COLUMNS: Final = {"src_mac": 0, "dst_mac": 1, "src_ip": 2, "dst_ip": 3}
 
 
 def _load() -> ModuleType | None:
@@ -94,7 +94,7 @@ def new_batch(interval_ns: int = 300_000_000_000, matrix: bool = True) -> FlowBa
     return batch
 
 
-# the lake's types of the columns FlowBatch.lake_columns() builds (peerpool/lake.py FLOWS)
+# the lake's types of the numeric columns FlowBatch.columns() builds (peerpool/lake.py FLOWS)
 LAKE_COLUMN_TYPES: Final = {
     "sequence_number": pa.int64(),
     "sampling_rate": pa.int64(),
@@ -113,40 +113,48 @@ LAKE_COLUMN_TYPES: Final = {
 }
 
 
-def lake_arrays(batch: FlowBatch) -> dict[str, pa.Array] | None:
-    """The flows table's numeric columns of the stored samples, built in C as the pure path builds
-    them from the samples; None when a value does not fit its lake column (a 32-bit protocol or port
-    of a sampled IPv4/IPv6 record), where the pure path raises."""
-    columns = batch.lake_columns()
-    if columns is None:
-        return None
-    n = len(batch)
-    out = {}
-    for name, (validity, values, nulls) in columns.items():
-        mask = None if validity is None else pa.py_buffer(validity)
-        out[name] = pa.Array.from_buffers(
-            LAKE_COLUMN_TYPES[name], n, [mask, pa.py_buffer(values)], null_count=nulls
-        )
-    return out
+@dataclass(frozen=True)
+class BatchColumns:
+    """The stored samples column by column (``FlowBatch.columns``, one pass in C).
 
-
-def context_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
-    """int64 columns of the stored samples' datagrams: ``received_ns`` (given to ``add``),
-    ``agent_code`` (index into ``batch.agents()``) and ``sub_agent_id``."""
-    return {name: np.frombuffer(values, dtype=np.int64) for name, values in batch.context_columns().items()}
-
-
-def key_arrays(batch: FlowBatch) -> dict[str, np.ndarray]:
-    """int64 columns of the stored samples for the member lookups: ``vlan`` (sampled tag, else
+    ``lake``: the flows table's numeric columns as Arrow arrays of the lake's types, built as the
+    pure path builds them from the samples; None when a value does not fit its lake column (a 32-bit
+    protocol or port of a sampled IPv4/IPv6 record), where the pure path raises.
+    ``text``: ``src_mac``, ``dst_mac``, ``src_ip``, ``dst_ip`` as Arrow string arrays (the reference's text).
+    ``ints``: int64 numpy arrays: ``received_ns`` (given to ``add``), ``agent_code`` (index into
+    ``FlowBatch.agents()``), ``sub_agent_id``; for the member lookups ``vlan`` (sampled tag, else
     extended-switch source VLAN, not validated), ``src_mac`` and ``dst_mac`` (48-bit integers),
-    each -1 for None."""
-    return {name: np.frombuffer(values, dtype=np.int64) for name, values in batch.key_columns().items()}
+    each -1 for None.
+    """
+
+    lake: dict[str, pa.Array] | None
+    text: dict[str, pa.Array]
+    ints: dict[str, np.ndarray]
 
 
-def text_array(batch: FlowBatch, name: str) -> pa.Array:
-    """``src_mac``, ``dst_mac``, ``src_ip`` or ``dst_ip`` of every stored sample as an Arrow string array
-    (null where the sample has none); the text is what the reference decoder gives."""
-    validity, offsets, data, nulls = batch.text_column(TEXT_COLUMNS[name])
-    mask = None if validity is None else pa.py_buffer(validity)
-    buffers = [mask, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.string(), len(batch), buffers, null_count=nulls)
+def batch_columns(batch: FlowBatch) -> BatchColumns:
+    """Every column the pipeline reads from the stored samples."""
+    raw = batch.columns()
+    n = len(batch)
+    lake = None
+    if raw["lake"] is not None:
+        lake = {
+            name: pa.Array.from_buffers(
+                LAKE_COLUMN_TYPES[name],
+                n,
+                [None if validity is None else pa.py_buffer(validity), pa.py_buffer(values)],
+                null_count=nulls,
+            )
+            for name, (validity, values, nulls) in raw["lake"].items()
+        }
+    text = {
+        name: pa.Array.from_buffers(
+            pa.string(),
+            n,
+            [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)],
+            null_count=nulls,
+        )
+        for name, (validity, offsets, data, nulls) in raw["text"].items()
+    }
+    ints = {name: np.frombuffer(values, dtype=np.int64) for name, values in raw["int64"].items()}
+    return BatchColumns(lake, text, ints)
