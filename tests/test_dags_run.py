@@ -81,10 +81,12 @@ def peerpool_settings(sim: Path, work: Path) -> dict[str, str]:
     }
 
 
-def dags_test(home: Path, dag_id: str, logical_date: str, settings: dict[str, str]) -> str:
+def dags_test(
+    home: Path, dag_id: str, logical_date: str, settings: dict[str, str], conf: str | None = None
+) -> str:
     """Run one DAG run in-process (``airflow dags test``); return its final state and log."""
     proc = subprocess.run(
-        [str(AIRFLOW), "dags", "test", dag_id, logical_date],
+        [str(AIRFLOW), "dags", "test", dag_id, logical_date, *(["--conf", conf] if conf else [])],
         env=airflow_env(home, settings),
         capture_output=True,
         text=True,
@@ -242,3 +244,25 @@ def test_reference_refresh_exports_the_configuration_and_rebuilds_the_asn_databa
         configured = sum(1 for line in fh if line.strip() == "[[members]]")
     assert members is not None and members[0] == configured
     assert (tmp_path / "asn.dat").stat().st_size > 0
+
+
+def test_tender_run_with_parameters_writes_the_report(airflow_home: Path, tmp_path: Path) -> None:
+    import json
+
+    from tests.test_tender_cli import TIERS, _write_serving  # six months, 2025-01 .. 2025-06
+
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    _write_serving(warehouse / "serving.duckdb", members=4)  # six months of the transit marts
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text(TIERS.format(rel="0.01"))
+    settings = {"PEERPOOL_WAREHOUSE": str(warehouse), "PEERPOOL_EXPORTS": str(tmp_path / "exports")}
+    conf = json.dumps({"tiers": str(tiers), "months": 12, "seed": 3})
+    dags_test(airflow_home, "peerpool_tender", "2026-10-02T00:00:00+00:00", settings, conf)
+    reports = list((tmp_path / "exports" / "tender").glob("*/report.json"))
+    assert len(reports) == 1
+    # the horizon parameter reached the planner: 12 forecast months after the last of the 6 months
+    with open(reports[0].parent / "forecast_pool.csv", newline="") as fh:
+        months = [row["month"] for row in csv.DictReader(fh)]
+    assert months == [f"2025-{m:02d}" for m in range(7, 13)] + [f"2026-{m:02d}" for m in range(1, 7)]
+    assert (reports[0].parent / "report.html").is_file()
