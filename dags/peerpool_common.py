@@ -61,6 +61,18 @@ def run_peerpool(*args: str, timeout_s: int = 3600) -> str:
     return proc.stdout
 
 
+def decode_interval(start: Any, end: Any) -> str:
+    """Decode the collector's closed spool files of [start, end) into the lake (ingest and replay)."""
+    return run_peerpool(
+        "decode",
+        "--spool", setting("PEERPOOL_SPOOL"),
+        "--from", iso(start),
+        "--to", iso(end),
+        "--lake", setting("PEERPOOL_LAKE"),
+        "--config", setting("PEERPOOL_CONFIG"),
+    )  # fmt: skip
+
+
 def iso(value: Any) -> str:
     """An Airflow interval bound as an ISO 8601 UTC string."""
     return value.astimezone(dt.UTC).isoformat() if hasattr(value, "astimezone") else str(value)

@@ -14,7 +14,7 @@ import datetime as dt
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from peerpool_assets import COUNTERS, FLOWS
-from peerpool_common import DEFAULT_ARGS, iso, notify_failure, run_peerpool, setting
+from peerpool_common import DEFAULT_ARGS, decode_interval, iso, notify_failure, run_peerpool, setting
 
 
 @dag(
@@ -32,14 +32,7 @@ def peerpool_replay() -> None:
     def decode_day(
         data_interval_start: dt.datetime | None = None, data_interval_end: dt.datetime | None = None
     ) -> str:
-        return run_peerpool(
-            "decode",
-            "--spool", setting("PEERPOOL_SPOOL"),
-            "--from", iso(data_interval_start),
-            "--to", iso(data_interval_end),
-            "--lake", setting("PEERPOOL_LAKE"),
-            "--config", setting("PEERPOOL_CONFIG"),
-        )  # fmt: skip
+        return decode_interval(data_interval_start, data_interval_end)
 
     @task(outlets=[COUNTERS])
     def import_counters(
