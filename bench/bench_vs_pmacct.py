@@ -456,9 +456,12 @@ def profile_hot_path(corpus: list[bytes]) -> str:
 
 def profile_end_to_end(corpus: list[bytes]) -> str:
     profiler = cProfile.Profile()
-    profiler.enable()
-    end_to_end(corpus, sp.PROTO_SFLOW5, rounds=20)
-    profiler.disable()
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Path(tmp) / "20260101T0000-bench-1-000001.spool"
+        write_spool(spool, corpus, sp.PROTO_SFLOW5, 20)
+        profiler.enable()
+        process_files([spool], Path(tmp) / "lake", retention_days=100000)
+        profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
     return out.getvalue()

@@ -21,6 +21,15 @@ Per input file, in order:
 
 After all inputs, raw ``flows`` partitions older than ``retention_days`` before the newest data
 ever processed are removed (the matrix and the other tables are kept).
+
+Two paths for sFlow, one result. When the C decoder is built (``ingest.sflow.fast``; switched off
+with ``PEERPOOL_SFLOW_PURE=1``) spool files are read and their sFlow datagrams decoded in C
+(``FlowBatch.add_spool``), straight into fixed-size records from which the flows table's columns are
+built in one pass, while the matrix's raw key is summed in C; only loss accounting and counter
+samples stay per datagram in Python. Records the C side does not take (another protocol, a datagram
+with an error, damaged bytes) go through the spool reader, and pcap datagrams come one by one; their
+sFlow datagrams go into the same batch with ``FlowBatch.add``. Without the C decoder the pure path
+decodes to ``FlowSample`` objects. tests/test_pipeline_fast.py checks that both write the same lake.
 """
 
 from __future__ import annotations
