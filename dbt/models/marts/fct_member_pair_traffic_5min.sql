@@ -26,7 +26,6 @@ pairs as (
         sum(estimated_bytes) as estimated_bytes,
         coalesce(sum(estimated_bytes) filter (where ip_version = 4), 0) as ipv4_estimated_bytes,
         coalesce(sum(estimated_bytes) filter (where ip_version = 6), 0) as ipv6_estimated_bytes,
-        sum(estimated_packets) as estimated_packets,
         sum(sample_count) as sample_count
     from matrix
     group by interval_start, interval_date, src_member_id, dst_member_id
@@ -52,11 +51,9 @@ select
     coalesce(pairs.src_member_id, 'unknown') as src_member_id,
     coalesce(pairs.dst_member_id, 'unknown') as dst_member_id,
     cast(round(pairs.estimated_bytes * scale.scale_factor) as bigint) as bytes,
-    round(pairs.estimated_bytes * scale.scale_factor) * 8.0 / 300 as bps,
     cast(round(pairs.ipv4_estimated_bytes * scale.scale_factor) as bigint) as ipv4_bytes,
     cast(round(pairs.ipv6_estimated_bytes * scale.scale_factor) as bigint) as ipv6_bytes,
     pairs.estimated_bytes as sflow_estimated_bytes,
-    pairs.estimated_packets as sflow_estimated_packets,
     pairs.sample_count,
     scale.scale_factor is not null as is_scaled
 from pairs

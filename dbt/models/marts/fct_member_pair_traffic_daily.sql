@@ -23,7 +23,7 @@ select
     sum(bytes) as bytes,
     sum(ipv4_bytes) as ipv4_bytes,
     sum(ipv6_bytes) as ipv6_bytes,
-    max(bps) as max_bps,
+    max(bytes) * 8.0 / 300 as max_bps,
     sum(sflow_estimated_bytes) as sflow_estimated_bytes,
     sum(sample_count) as sample_count,
     bool_and(is_scaled) as is_scaled
