@@ -23,6 +23,7 @@ Setting the environment variable ``PEERPOOL_SFLOW_PURE=1`` makes the pipeline an
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -53,11 +54,11 @@ PURE_ENV: Final = "PEERPOOL_SFLOW_PURE"
 
 def _load() -> ModuleType | None:
     try:
-        from ingest.sflow import _fastsflow
+        _fastsflow = importlib.import_module("ingest.sflow._fastsflow")
     except ImportError as exc:
         log.warning(
             "ingest.sflow: the C decoder is not built (%s); decoding with the pure-Python decoder, "
-            "about 3 times slower (reinstall with a C compiler: uv pip install --no-deps -e .)",
+            "several times slower (reinstall with a C compiler: uv pip install --no-deps -e .)",
             exc,
         )
         return None
