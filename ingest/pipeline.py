@@ -679,9 +679,13 @@ class Pipeline:
         flows = work.flows
         assert flows.batch is not None
         received = d.received_ns
+        in_range = 0 <= received <= _INT64_MAX
         added, agent, sub_agent, sequence, uptime_ms, runs, counter_samples, error = flows.batch.add(
-            d.data, received
+            d.data, received if in_range else 0
         )
+        if added and not in_range:
+            # the pure path fails on this arrival time too, when it builds the flows table
+            raise OverflowError(f"arrival time {received} ns of a flow sample does not fit the lake")
         if error is not None:
             self._quarantine(work, d, "sflow5", error)
             if agent is None:
@@ -905,6 +909,7 @@ class Pipeline:
         return out
 
 
+_INT64_MAX = (1 << 63) - 1
 _SPOOL_FULL = 1  # FlowBatch.add_spool stopped: the batch holds FLOWS_CHUNK samples
 _SPOOL_HAND_OVER = 2  # ... before a record for the spool reader and the per-datagram path
 

@@ -289,6 +289,31 @@ def test_damaged_spool_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert f["spool_damaged_records"] > 50 and f["flow_samples"] > 1000 and f["quarantined"] >= 25
 
 
+def test_arrival_times_beyond_int64(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spool record's arrival time is a u64; past 2**63 the C batch leaves the record to the
+    per-datagram path. Counter samples then go in as on the pure path; a flow sample fails the file
+    on both paths (the flows table has no such timestamp)."""
+    from tests.test_sflow_decode import counter_sample, datagram, flow_sample, generic_counters, raw_header
+
+    counters_only = datagram([counter_sample([generic_counters()])])
+    with_flow = datagram([flow_sample([raw_header(bytes(60))])])
+    af, raw = sp.pack_address("192.0.2.1")
+    late = 2**63 + 5
+    spool = tmp_path / "20260101T0000-late-1-000001.spool"
+    spool.write_bytes(
+        sp.MAGIC
+        + sp.encode_record(counters_only, T0, af, raw, 6343, sp.PROTO_SFLOW5)
+        + sp.encode_record(counters_only, late, af, raw, 6343, sp.PROTO_SFLOW5)
+    )
+    _, files = run_both(monkeypatch, tmp_path / "counters", [spool])
+    assert files[0]["counter_samples"] == 2
+    spool.write_bytes(sp.MAGIC + sp.encode_record(with_flow, late, af, raw, 6343, sp.PROTO_SFLOW5))
+    for mode in ("1", "0"):
+        monkeypatch.setenv(fast.PURE_ENV, mode)
+        with pytest.raises(OverflowError):
+            process_files([spool], tmp_path / f"flow{mode}")
+
+
 def test_a_value_the_lake_cannot_hold_fails_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sampled IPv4 record's 32-bit protocol field does not fit the int16 ``ip_protocol`` column:
     the pure path raises from pyarrow while building the flows table, and the C path must fail the same
