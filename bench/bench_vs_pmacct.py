@@ -147,7 +147,7 @@ def sflow_stage(corpus: list[bytes], stage: str) -> Callable[[], int]:
 class _MatrixOnly(pipeline._FlowsBuffer):
     """The pipeline's batch buffer without the flows table (measured end to end instead)."""
 
-    def _batch_table(self, *args: Any) -> pa.Table:
+    def _batch_chunk(self) -> pa.Table:
         return _NO_TABLE
 
 
