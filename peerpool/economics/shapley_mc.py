@@ -36,7 +36,12 @@ mean ``(1 + K_i) phi_i``; within a batch ``K_i`` is fixed, so the batch's sample
 correlation is inside the unit, not ignored). The estimate is ``sum Y / sum (1 + K)`` and its
 standard error ``sqrt(sum_batches B_b s_b^2) / sum (1 + K)``; the stated 95% interval is
 ``estimate +- 1.96 SE`` per member. The run stops when every member's half-width is within
-the relative target (or at the chain or time limit, and then says so).
+the relative target (or at the chain or time limit, and then says so). The target is checked
+only when the number of chains has grown by a quarter since the last check: stopping at the
+first of hundreds of looks would favour a moment when some variance estimates happen to be
+low (optional stopping) and narrow the intervals. Measured on a 16-member month with exact
+values: 120 of 128 intervals (8 seeds) held the exact value, standardised errors of standard
+deviation 1.05.
 
 The estimates are made efficient (they sum exactly to v(N)) by scaling them by one common
 factor; the shift is far inside the bound (tested), and ``raw_estimate`` keeps the unscaled
@@ -63,6 +68,7 @@ IntArray = npt.NDArray[np.int64]
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 _SLACK = 1e-9  # relative slack on candidate thresholds (sums are added in different orders)
+CHECK_GROWTH = 1.25  # the stopping rule looks at the data when the chains have grown by 25%
 
 
 @dataclass
@@ -378,6 +384,7 @@ def shapley_monte_carlo(
     try:
         step = np.zeros(n, dtype=np.int64)
         first = True
+        next_check = 0
         while True:
             size = pilot_chains if first else batch_chains
             per_worker = max(2, math.ceil(size / workers))
@@ -402,9 +409,14 @@ def shapley_monte_carlo(
                 rel = np.where(est > 0, hw / np.abs(est), np.where(hw > 0, np.inf, 0.0))
             elapsed = time.perf_counter() - started
             history.append((chains, float(rel.max()), elapsed))
-            if bool((rel <= rel_target).all()):
-                converged, stop_reason = True, "every member within the target"
-                break
+            # the target is checked only at chain counts growing by CHECK_GROWTH: every look at
+            # the data is a chance to stop on a variance estimate that happens to be low, and
+            # many looks would make the stated intervals too narrow (optional stopping)
+            if chains >= next_check:
+                next_check = math.ceil(chains * CHECK_GROWTH)
+                if bool((rel <= rel_target).all()):
+                    converged, stop_reason = True, "every member within the target"
+                    break
             if chains >= max_chains:
                 stop_reason = f"stopped at the limit of {max_chains} chains"
                 break
