@@ -18,6 +18,7 @@ import duckdb
 from peerpool.config.load import load_exchange
 from peerpool.config.model import Exchange
 from peerpool.errors import PeerpoolError
+from peerpool.lake import glob as lake_glob
 
 
 class CheckFailed(PeerpoolError):
@@ -48,7 +49,7 @@ def _parquet_glob(lake: Path, table: str) -> str | None:
     root = lake / table
     if not root.is_dir() or not any(root.rglob("*.parquet")):
         return None
-    return str(root / "**" / "*.parquet")
+    return lake_glob(lake, table)
 
 
 def last_heard(lake: Path, at: dt.datetime, lookback: dt.timedelta) -> dict[str, dt.datetime]:
