@@ -102,6 +102,7 @@ typedef struct {
     uint8_t agent[16];
     Py_ssize_t unknown_samples, unknown_records, skipped_records;
     int status;
+    int value_error; /* the fault is a value past its bound (VALUE_ADVICE), not broken structure */
     long long offset;
     char message[640];
 } sf_result;
@@ -340,6 +341,17 @@ static void ethernet_fields(const uint8_t *b, uint64_t start, uint64_t end, hdr_
 
 static const char ADVICE[] =
     "the datagram is truncated or corrupt; it cannot be decoded (check the exporter and the capture)";
+static const char VALUE_ADVICE[] =
+    "the exporter sent a value this field cannot have, so the sample cannot be stored "
+    "(check the exporter's sflow implementation)";
+
+/* Value bounds of ingest/sflow/constants.py (MAX_*; the arithmetic of the int64 sums is written out
+ * there): a value past its bound is a decode error of the datagram, as in the reference. Exported as
+ * module constants so tests can hold them against the Python ones. */
+#define MAX_IP_PROTOCOL 255u
+#define MAX_PORT 65535u
+#define MAX_ETHERTYPE 65535u
+#define MAX_FRAME_LENGTH (1u << 24)
 
 typedef unsigned long long ull;
 
@@ -349,6 +361,14 @@ typedef unsigned long long ull;
         r->offset = (long long)(at);                                                               \
         snprintf(r->message, sizeof r->message, __VA_ARGS__);                                      \
         return ST_MALFORMED;                                                                       \
+    } while (0)
+
+/* the reference's _out_of_range: record ``rec`` of flow sample ``index`` has ``field`` past ``bound`` */
+#define OUT_OF_RANGE(at, index, rec, record_name, field, value, bound)                             \
+    do {                                                                                           \
+        r->value_error = 1;                                                                        \
+        MALFORMED(at, "flow sample %llu, record %llu (%s): %s %u is outside 0..%u", (ull)(index) + 1, \
+                  (ull)(rec) + 1, record_name, field, (unsigned)(value), (unsigned)(bound));      \
     } while (0)
 
 /* Fill what the raw header did not give from the sampled Ethernet (2), IPv4 (3) and IPv6 (4)
@@ -473,6 +493,8 @@ static int flow_sample(const uint8_t *d, uint64_t start, uint64_t end, int expan
             if (he > p)
                 MALFORMED(rs + 12, "raw packet header claims %u header bytes but its record holds %u",
                           w3, len - 16);
+            if (w1 > MAX_FRAME_LENGTH)
+                OUT_OF_RANGE(rs + 4, index, rec, "sampled_header", "frame_length", w1, MAX_FRAME_LENGTH);
             memset(&h, 0, sizeof h); /* a later raw header replaces an earlier one's fields */
             if (w0 == 1) ethernet_fields(d, hs, he, &h);
             else if (w0 == 11 || w0 == 12) ip_fields(d, hs, he, &h);
@@ -487,6 +509,23 @@ static int flow_sample(const uint8_t *d, uint64_t start, uint64_t end, int expan
             uint32_t need = fmt == 2 ? 24 : fmt == 3 ? 32 : 56;
             if (len < need)
                 MALFORMED(rs, "flow record format %u is %u bytes, not %u or more", fmt, len, need);
+            /* the bounded fields in wire order: length (it may become the frame length), then the
+             * EtherType, or the IP protocol and the ports (behind two 4- or 16-byte addresses) */
+            const char *name = fmt == 2 ? "sampled_ethernet" : fmt == 3 ? "sampled_ipv4" : "sampled_ipv6";
+            uint32_t length = be32(d + rs);
+            if (length > MAX_FRAME_LENGTH)
+                OUT_OF_RANGE(rs, index, rec, name, "length", length, MAX_FRAME_LENGTH);
+            if (fmt == 2) {
+                uint32_t type = be32(d + rs + 20);
+                if (type > MAX_ETHERTYPE) OUT_OF_RANGE(rs + 20, index, rec, name, "type", type, MAX_ETHERTYPE);
+            } else {
+                uint64_t ports = rs + 8 + (fmt == 3 ? 8 : 32);
+                uint32_t protocol = be32(d + rs + 4), sport = be32(d + ports), dport = be32(d + ports + 4);
+                if (protocol > MAX_IP_PROTOCOL)
+                    OUT_OF_RANGE(rs + 4, index, rec, name, "protocol", protocol, MAX_IP_PROTOCOL);
+                if (sport > MAX_PORT) OUT_OF_RANGE(ports, index, rec, name, "src_port", sport, MAX_PORT);
+                if (dport > MAX_PORT) OUT_OF_RANGE(ports + 4, index, rec, name, "dst_port", dport, MAX_PORT);
+            }
             has_sampled = 1;
         } else if (fmt >= 1002 && fmt <= 1012) {
             r->skipped_records++;
@@ -606,7 +645,9 @@ static int parse_datagram(const uint8_t *d, uint64_t n, sf_result *r, flow_vec *
     }
     if (address_type == 1 || address_type == 2) {
         off = address_type == 1 ? 12 : 24;
-        if (n < off + 20) {
+        /* sub_agent_id, sequence_number, uptime and the samples<> count: 16 bytes; a datagram of no
+         * samples ends there */
+        if (n < off + 16) {
             r->status = ST_BAD_HEADER;
             r->offset = (long long)n;
             snprintf(r->message, sizeof r->message, "datagram of %llu bytes ends inside its header; %s",
@@ -969,7 +1010,8 @@ static PyObject *error_object(const sf_result *r, PyObject *agent, PyObject *par
     else
         message = PyUnicode_FromFormat("datagram %lu of sub-agent %lu: %s; %s",
                                        (unsigned long)r->sequence_number,
-                                       (unsigned long)r->sub_agent_id, r->message, ADVICE);
+                                       (unsigned long)r->sub_agent_id, r->message,
+                                       r->value_error ? VALUE_ADVICE : ADVICE);
     if (message == NULL) return NULL;
     PyObject *offset = PyLong_FromLongLong(r->offset);
     PyObject *exporter = agent != NULL ? Py_NewRef(agent) : PyUnicode_FromString("");
@@ -1125,8 +1167,8 @@ typedef struct {
 
 typedef struct {
     group_key key;
-    unsigned __int128 bytes; /* frame length x sampling rate, summed exactly (as Python ints) */
-    uint64_t packets;        /* sampling rates: below 2**32 each, fewer than 2**32 samples */
+    unsigned __int128 bytes;   /* frame length x sampling rate, summed exactly (as Python ints) */
+    unsigned __int128 packets; /* sampling rates, summed exactly */
     uint64_t count;
     int used;
 } group_slot;
@@ -1323,8 +1365,8 @@ static int group_add(FlowBatch *self, const sf_flow *f) {
         self->n_groups++;
     }
     uint64_t length = (f->present & P_FLEN) ? f->frame_length : 0;
-    g->bytes += (unsigned __int128)(length * (uint64_t)f->sampling_rate);
-    g->packets += f->sampling_rate;
+    g->bytes += (unsigned __int128)(length * (uint64_t)f->sampling_rate); /* < 2**56: bounded length */
+    g->packets += (unsigned __int128)f->sampling_rate;
     g->count += 1;
     return 0;
 }
@@ -1386,7 +1428,7 @@ static PyObject *batch_groups(FlowBatch *self, PyObject *unused) {
             g->key.src_mac >= 0 ? mac_object((uint64_t)g->key.src_mac) : Py_NewRef(Py_None),
             g->key.dst_mac >= 0 ? mac_object((uint64_t)g->key.dst_mac) : Py_NewRef(Py_None),
             u128_object(g->bytes),
-            PyLong_FromUnsignedLongLong(g->packets),
+            u128_object(g->packets),
             PyLong_FromUnsignedLongLong(g->count),
         };
         PyObject *t = PyTuple_New(9);
@@ -1734,9 +1776,10 @@ static int dict_put(PyObject *dict, const char *name, PyObject *value) {
  *               "int64": {name: int64 values}}
  * Everything the pipeline reads from the stored samples, in one pass over them:
  * - "lake": the flows table's numeric columns in the lake's types, as the pure path builds them
- *   (estimated_bytes = bytes x rate wrapping in int64 like Arrow's multiply), or None when a value
- *   does not fit its lake column (a 32-bit protocol, port or type of a sampled record: the pure path
- *   raises there);
+ *   (estimated_bytes = bytes x rate, below 2**56 since the decoder bounds the frame length), or None
+ *   when a value does not fit its lake column, where the pure path raises. Since the decoder rejects
+ *   sampled records whose protocol, ports or type are past their bounds (MAX_*) this cannot happen
+ *   any more; the check stays as a guard that fails like the pure path instead of truncating;
  * - "text": src_mac, dst_mac, src_ip, dst_ip as Arrow string buffers (the reference's text);
  * - "int64": received_ns, agent_code, sub_agent_id, and for the member lookups the VLAN before
  *   validation (sampled tag, else extended-switch source VLAN) and the MACs as integers, -1 = None. */
@@ -1980,7 +2023,11 @@ PyMODINIT_FUNC PyInit__fastsflow(void) {
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "OWN_IPV6_TEXT", use_own_ipv6) < 0) {
+    if (PyModule_AddIntConstant(m, "OWN_IPV6_TEXT", use_own_ipv6) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_IP_PROTOCOL", MAX_IP_PROTOCOL) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_PORT", MAX_PORT) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_ETHERTYPE", MAX_ETHERTYPE) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_FRAME_LENGTH", MAX_FRAME_LENGTH) < 0) {
         Py_DECREF(m);
         return NULL;
     }

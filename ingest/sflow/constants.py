@@ -85,3 +85,31 @@ IF_DIRECTION_FULL_DUPLEX: Final = 1
 IF_DIRECTION_HALF_DUPLEX: Final = 2
 IF_DIRECTION_IN: Final = 3
 IF_DIRECTION_OUT: Final = 4
+
+# --- value bounds ------------------------------------------------------------------------------
+# sFlow carries these fields as 32-bit words, but what they mean is narrower, and the lake stores
+# them in narrower columns (peerpool/lake.py FLOWS) or sums their products in int64. A value past
+# its bound makes the datagram a decode error (quarantined, with the field, the value and the range
+# in the reason) instead of a lake write that fails for the whole input file on every retry. Both
+# decoders (decode.py and _fastsflow.c, which exports the same numbers) check them in the same place.
+MAX_IP_PROTOCOL: Final = 255  # sampled_ipv4/6 protocol: an 8-bit IP protocol number (lake: int16)
+MAX_PORT: Final = 65535  # sampled_ipv4/6 src_port, dst_port: 16-bit TCP/UDP ports (lake: int32)
+MAX_ETHERTYPE: Final = 65535  # sampled_ethernet type: a 16-bit EtherType (lake: int32)
+# sampled_header frame_length, sampled_ethernet length, sampled_ipv4/6 length (each can become the
+# lake's ``bytes``): 16 MiB. Real frames are far smaller: IPv4 packets end at 65,535 bytes, jumbo
+# frames at about 9,216, and the largest packets a host agent can see, Linux "BIG TCP" GSO/GRO
+# super-packets, at 512 KiB (2**19), 32 times below the bound.
+MAX_FRAME_LENGTH: Final = 1 << 24
+# The sampling rate is not bounded: any u32 is a legal "1 in N". The arithmetic of the int64 sums:
+# * one sample: estimated_bytes = frame_length x rate <= 2**24 x (2**32 - 1) = 2**56 - 2**24, so the
+#   flows table's int64 always holds it (128 times over); estimated_packets = rate < 2**32.
+# * one member-matrix cell (5-minute interval, agent, VLAN, IP version, MAC pair, one input file):
+#   n samples sum to at most n x (2**56 - 2**24), which int64 holds for n <= 128 samples at the
+#   bounds (128 x (2**56 - 2**24) = 2**63 - 2**31) and not for 129. No bound on the fields can
+#   make a sum of arbitrarily many samples safe, so the sums are exact (Python integers; 128-bit
+#   integers in C) and a cell past 2**63 - 1 is written as several rows of the same key whose sums
+#   add up exactly (ingest.sflow.limits.split_int64_sums): the matrix is additive already (each
+#   input file writes its own rows for a 5-minute cell it shares with the files around it).
+# * real traffic: a cell estimates the bytes one pair of ports exchanged in 5 minutes, at most
+#   800 Gbit/s x 300 s / 8 = 3.0e13 < 2**45, 2**18 times below the int64 limit; a 30-day month of the
+#   whole exchange at 4 Tbit/s is 4e12 / 8 x 2,592,000 s = 1.3e18 < 2**60.2, still 7 times below it.

@@ -29,6 +29,15 @@ Field choices (the lake's column names where the meaning is the same, see ``peer
   ports, TOS/priority and ``ip_length`` from record 3/4. ``frame_length`` is taken from the raw
   header, else from record 2's length, else from record 3/4's IP length (which lacks the layer-2
   header: an underestimate of about 18 bytes).
+* Value bounds (``constants.MAX_*``, where the arithmetic is written out): a sampled IPv4/IPv6
+  record's protocol must be 0..255 and its ports 0..65535, a sampled Ethernet record's type
+  0..65535, and every length that can become the frame length (the raw header's ``frame_length``,
+  records 2/3/4's ``length``) at most 2**24, so that frame length x sampling rate stays below 2**56.
+  A value past its bound is a decode error of the datagram naming the record, the field, the value
+  and the range (the pipeline quarantines it and keeps the samples before it): the lake's narrower
+  columns and int64 sums cannot take it. The extended switch record's VLANs are not bounded here:
+  agents put 0xFFFFFFFF and the like for "unknown", which the lake stores as a null VLAN
+  (``ingest.matrix.valid_vlan``).
 * ``FlowSample`` and ``CounterSample`` are named tuples (``__slots__ = ()``): immutable, the cheapest
   object CPython builds, with attribute access by name.
 """
@@ -62,6 +71,28 @@ _SAMPLED_IPV4 = struct.Struct("!II4s4sIIII")  # length, protocol, src, dst, spor
 _SAMPLED_IPV6 = struct.Struct("!II16s16sIIII")  # ... priority
 
 _MASK30 = c.INTERFACE_VALUE_MASK
+_MAX_FRAME_LENGTH = c.MAX_FRAME_LENGTH
+_U32 = struct.Struct("!I")
+_RECORD_NAMES = {
+    c.FLOW_RAW_PACKET_HEADER: "sampled_header",
+    c.FLOW_ETHERNET_FRAME: "sampled_ethernet",
+    c.FLOW_IPV4: "sampled_ipv4",
+    c.FLOW_IPV6: "sampled_ipv6",
+}
+# the bounded fields of the sampled records in wire order: (name, byte offset in the record, largest
+# value); sampled_ipv4/6 hold two addresses of 4/16 bytes between the protocol and the ports
+_SAMPLED_CHECKS: dict[int, tuple[tuple[str, int, int], ...]] = {
+    c.FLOW_ETHERNET_FRAME: (("length", 0, _MAX_FRAME_LENGTH), ("type", 20, c.MAX_ETHERTYPE)),
+    **{
+        record_format: (
+            ("length", 0, _MAX_FRAME_LENGTH),
+            ("protocol", 4, c.MAX_IP_PROTOCOL),
+            ("src_port", 8 + 2 * size, c.MAX_PORT),
+            ("dst_port", 12 + 2 * size, c.MAX_PORT),
+        )
+        for record_format, size in ((c.FLOW_IPV4, 4), (c.FLOW_IPV6, 16))
+    },
+}
 _KNOWN_FLOW_RECORDS = frozenset(
     (
         c.FLOW_EXTENDED_ROUTER,
@@ -253,17 +284,25 @@ class SflowDecodeError(DecodeError):
         self.partial = partial
 
 
-class _Malformed(Exception):
-    """Internal: raised inside the sample loop, turned into SflowDecodeError with the partial result."""
+_ADVICE = "the datagram is truncated or corrupt; it cannot be decoded (check the exporter and the capture)"
+_VALUE_ADVICE = (
+    "the exporter sent a value this field cannot have, so the sample cannot be stored "
+    "(check the exporter's sflow implementation)"
+)
 
-    def __init__(self, message: str, offset: int) -> None:
+
+class _Malformed(Exception):
+    """Internal: raised inside the sample loop, turned into SflowDecodeError with the partial result
+    (``advice``: what the reader should do, after the message)."""
+
+    def __init__(self, message: str, offset: int, advice: str = _ADVICE) -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
+        self.advice = advice
 
 
 _new_tuple = cast(Callable[[type[Any], tuple[Any, ...]], Any], tuple.__new__)
-_ADVICE = "the datagram is truncated or corrupt; it cannot be decoded (check the exporter and the capture)"
 
 
 def decode_datagram(data: bytes) -> SflowDatagram:
@@ -282,12 +321,12 @@ def decode_datagram(data: bytes) -> SflowDatagram:
         )
     if address_type == c.ADDRESS_TYPE_IP_V4:
         off = 12
-        if n < off + 20:
+        if n < off + 16:
             raise SflowDecodeError(f"datagram of {n} bytes ends inside its header; {_ADVICE}", offset=n)
         agent = _ntop(_AF_INET, data[8:12])
     elif address_type == c.ADDRESS_TYPE_IP_V6:
         off = 24
-        if n < off + 20:
+        if n < off + 16:
             raise SflowDecodeError(f"datagram of {n} bytes ends inside its header; {_ADVICE}", offset=n)
         agent = _ntop(_AF_INET6, data[8:24])
     else:
@@ -397,6 +436,10 @@ def decode_datagram(data: bytes) -> SflowDatagram:
                             f"but its record holds {record_length - 16}",
                             rs + 12,
                         )
+                    if w1 > _MAX_FRAME_LENGTH:
+                        raise _out_of_range(
+                            index, r, record_format, "frame_length", w1, _MAX_FRAME_LENGTH, rs + 4
+                        )
                     if w0 == c.HEADER_PROTOCOL_ETHERNET_ISO88023:
                         header = ethernet_fields(data, hs, he)
                     elif w0 in _IP_HEADER_PROTOCOLS:
@@ -421,6 +464,7 @@ def decode_datagram(data: bytes) -> SflowDatagram:
                             f"not {need} or more",
                             rs,
                         )
+                    _check_sampled_values(data, record_format, rs, index, r)
                     if extra_at is None:
                         extra_at = []
                     extra_at.append((record_format, rs))
@@ -474,7 +518,7 @@ def decode_datagram(data: bytes) -> SflowDatagram:
             skipped_records,
         )
         raise SflowDecodeError(
-            f"datagram {sequence_number} of sub-agent {sub_agent_id}: {bad.message}; {_ADVICE}",
+            f"datagram {sequence_number} of sub-agent {sub_agent_id}: {bad.message}; {bad.advice}",
             exporter=agent,
             offset=bad.offset,
             partial=partial,
@@ -491,6 +535,27 @@ def decode_datagram(data: bytes) -> SflowDatagram:
         unknown_records,
         skipped_records,
     )
+
+
+def _out_of_range(
+    index: int, r: int, record_format: int, field: str, value: int, bound: int, offset: int
+) -> _Malformed:
+    """The error of a field whose value is past its bound (``constants.MAX_*``)."""
+    return _Malformed(
+        f"flow sample {index + 1}, record {r + 1} ({_RECORD_NAMES[record_format]}): "
+        f"{field} {value} is outside 0..{bound}",
+        offset,
+        _VALUE_ADVICE,
+    )
+
+
+def _check_sampled_values(data: bytes, record_format: int, at: int, index: int, r: int) -> None:
+    """Bounds of a sampled Ethernet / IPv4 / IPv6 record's 32-bit fields, in wire order: the length
+    (it may become the frame length), then the EtherType, or the IP protocol and the two ports."""
+    for field, at_offset, bound in _SAMPLED_CHECKS[record_format]:
+        (value,) = _U32.unpack_from(data, at + at_offset)
+        if value > bound:
+            raise _out_of_range(index, r, record_format, field, value, bound, at + at_offset)
 
 
 def _merge_sampled_records(
