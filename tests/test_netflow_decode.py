@@ -666,3 +666,72 @@ def test_template_and_exporter_state_budgets() -> None:
     assert states.cache.peek_exporter_state("192.0.2.2", source_id) is not None
     assert states.cache.peek_exporter_state("192.0.2.3", source_id) is None
     assert states.stats.unknown_sampling == 21  # the third exporter's flows: no rate known
+
+
+# --- values the lake cannot hold -----------------------------------------------------------------
+
+
+def test_values_past_the_lake_columns_are_left_out_and_counted() -> None:
+    """Reduced-size encoding lets an exporter send numbers the lake's columns cannot hold (an int8
+    ip_version, int16 ip_protocol, int32 vlan, int64 counters and ns times). Such a value becomes
+    None in its row, the rest of the record is kept, and each one is counted; nothing raises.
+    Expected values are worked out here from the bytes written."""
+    big = 2**63  # one past the int64 maximum
+    # ipVersion, protocol, dot1qVlanId, ingressInterface, octets, packets, flowStartMilliseconds,
+    # flowEndDeltaMicroseconds, samplingInterval
+    fields = [(60, 1), (4, 2), (243, 4), (10, 8), (1, 8), (2, 4), (152, 8), (159, 8), (34, 8)]
+    template = struct.pack("!HH", 300, len(fields)) + b"".join(struct.pack("!HH", *f) for f in fields)
+    in_range = (
+        struct.pack("!BHI", 4, 6, 100) + struct.pack("!QQI", 7, 1000, 3)
+        + struct.pack("!QQQ", 1_700_000_000_000, 5_000_000, 2)
+    )  # fmt: skip
+    outside = (
+        struct.pack("!BHI", 200, 40_000, 2**31) + struct.pack("!QQI", big, big, 3)
+        + struct.pack("!QQQ", 2**63 // 1_000_000 + 1, 2**62, big)
+    )  # fmt: skip
+    # fits every column, but bytes x in-record rate = 2**62 x 2 = 2**63 does not
+    product = (
+        struct.pack("!BHI", 6, 17, 1) + struct.pack("!QQI", 1, 2**62, 1)
+        + struct.pack("!QQQ", 0, 0, 2)
+    )  # fmt: skip
+    export_s = 1_700_000_000
+    message = _ipfix_message(1, (2, template), (300, in_range + outside + product), export_time=export_s)
+    decoder = NetflowDecoder(TemplateCache())
+    first, second, third = decoder.decode(message, "192.0.2.1", 5)
+    assert {k: first[k] for k in ("ip_version", "ip_protocol", "vlan", "input_ifindex", "bytes")} == {
+        "ip_version": 4, "ip_protocol": 6, "vlan": 100, "input_ifindex": 7, "bytes": 1000,
+    }  # fmt: skip
+    assert first["flow_start"] == 1_700_000_000_000 * 10**6
+    assert first["flow_end"] == export_s * 10**9 - 5_000_000 * 1000
+    assert first["sampling_rate"] == 2 and first["estimated_bytes"] == 2000
+    left_out = ("ip_version", "ip_protocol", "vlan", "input_ifindex", "bytes", "estimated_bytes",
+                "flow_start", "flow_end", "sampling_rate", "estimated_packets")  # fmt: skip
+    assert all(second[k] is None for k in left_out), {k: second[k] for k in left_out}
+    assert second["packets"] == 3  # the rest of the record is kept
+    # 2**62 us before the export: below the int64 ns range
+    assert export_s * 10**9 - 2**62 * 1000 < -(2**63)
+    assert third["bytes"] == 2**62 and third["sampling_rate"] == 2 and third["estimated_bytes"] is None
+    assert third["estimated_packets"] == 2
+    # second: 8 fields (its estimated_* follow bytes and the rate, not counted again); third: 1
+    assert decoder.stats.errors == {"value out of range": 8 + 1}
+
+
+def test_arrival_times_and_rates_past_the_lake_are_refused(tmp_path: Path) -> None:
+    ((payload, exporter, received),) = datagrams(AKVORADO / "data+templates.pcap")
+    decoder = NetflowDecoder(TemplateCache())
+    with pytest.raises(NetflowDecodeError, match=r"arrival time \d+ ns is outside") as caught:
+        decoder.decode(payload, exporter, 2**63)
+    assert caught.value.kind == "arrival time out of range" and caught.value.exporter == exporter
+    # nothing of the refused datagram was learnt: the next one decodes as on a fresh decoder
+    assert decoder.decode(payload, exporter, received) == NetflowDecoder(TemplateCache()).decode(
+        payload, exporter, received
+    )
+    with pytest.raises(ValueError, match="positive integer"):
+        NetflowDecoder(TemplateCache(), sampling_overrides={"192.0.2.1": 2**63})
+    path = tmp_path / "t.json"
+    decoder.cache.save(path)
+    doc = json.loads(path.read_text())
+    doc["exporters"][0]["sampling"][0]["rate"] = 2**63
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="unexpected layout"):
+        TemplateCache.load(path)

@@ -9,7 +9,8 @@ datagram unreadable: :class:`NetflowDecodeError` is raised at once. Damage insid
 template or record running past the end of its set) loses only that set: the other sets are
 still decoded, then the error is raised with the rows that were decoded in ``error.records``, so
 the caller can keep them and quarantine the datagram. Harmless oddities (reserved set ids, zero
-padding after the last set, fields peerpool cannot read) are counted in ``stats`` only.
+padding after the last set, fields peerpool cannot read, values too large for their lake column,
+which are left out of the row: see ``ingest.netflow.layout``) are counted in ``stats`` only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Final
 
 from ingest.netflow import elements as ie
 from ingest.netflow.layout import USED_ELEMENTS, Converter, RecordLayout, compile_layout
-from ingest.netflow.sampling import RateResolver, learn
+from ingest.netflow.sampling import MAX_RATE, RateResolver, learn
 from ingest.netflow.templates import Template, TemplateCache, TemplateField, TemplateKey
 from peerpool.errors import DecodeError
 
@@ -35,6 +36,7 @@ _PROTOCOL: Final = {9: "netflow9", 10: "ipfix"}
 _MAX_LAYOUTS: Final = 4096
 _MAX_SEEN_SETS: Final = 1024  # template sets remembered for the re-send shortcut
 _MAX_SEEN_SET_BYTES: Final = 4096
+_MAX_ARRIVAL_NS: Final = (1 << 63) - 1  # the lake's received_at (an int64 of ns before it becomes us)
 _OPTION_ELEMENTS: Final = frozenset(e for e, kind in USED_ELEMENTS.items() if kind == "uint")
 
 Row = dict[str, object]
@@ -140,8 +142,11 @@ class NetflowDecoder:
         self.cache = cache
         self._overrides: dict[str, int] = dict(sampling_overrides or {})
         for exporter, rate in self._overrides.items():
-            if not isinstance(rate, int) or rate < 1:
-                raise ValueError(f"sampling override for {exporter} must be a positive integer, not {rate!r}")
+            if not isinstance(rate, int) or not 1 <= rate <= MAX_RATE:
+                raise ValueError(
+                    f"sampling override for {exporter} must be a positive integer up to {MAX_RATE}, "
+                    f"not {rate!r}"
+                )
         self.stats = DecoderStats()
         self._templates = cache.template_map
         self._bindings: dict[TemplateKey, _Binding] = {}
@@ -159,6 +164,15 @@ class NetflowDecoder:
     def decode(self, data: bytes, exporter: str, received_at_ns: int) -> list[Row]:
         """Decode one datagram; rows of data released from pending come back with it."""
         self.stats.datagrams += 1
+        if not 0 <= received_at_ns <= _MAX_ARRIVAL_NS:
+            raise self._fatal(
+                "datagram",
+                exporter,
+                -1,
+                "arrival time out of range",
+                f"arrival time {received_at_ns} ns is outside 0 .. 2**63 - 1 (after the year 2262); "
+                "check the clock of the collector that recorded the datagram",
+            )
         if len(data) < 2:
             raise self._fatal(
                 "datagram", exporter, 0, "short datagram", f"{len(data)}-byte datagram is too short"
@@ -628,6 +642,9 @@ class NetflowDecoder:
         if resolver.unknown:
             self.stats.unknown_sampling += resolver.unknown
             resolver.unknown = 0
+        if resolver.out_of_range_values:
+            self.stats.count("value out of range", resolver.out_of_range_values)
+            resolver.out_of_range_values = 0
         if overran:
             problems.append(
                 _Problem(

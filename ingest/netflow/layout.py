@@ -17,6 +17,13 @@ Field rules (RFC 7011 section 6.2 "reduced-size encoding"; RFC 3954): an unsigne
 sent in fewer bytes than its natural size and is read as a big-endian unsigned of the given
 length; an address or MAC field of the wrong length, or a used element sent with variable
 length, is unusable and left out (counted by the decoder); fields of length 0 contribute nothing.
+
+Value range: every row must fit the lake's columns (``peerpool.lake.FLOWS``: ``ip_version`` is an
+int8, ``vlan`` an int32, counters int64, ...). A value that does not (an 8-byte counter past
+2**63 - 1, an ipVersion of 200, bytes x sampling rate past 2**63 - 1, a millisecond time past the
+year 2262) is left out of its row (None) and counted by the decoder as "value out of range"; the
+rest of the record is kept. The check is generated only where the field's length allows such a
+value, so the common templates pay nothing for it.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+import pyarrow as pa
+
 from ingest.netflow import elements as ie
 from ingest.netflow.templates import Template, TemplateField
-from peerpool.lake import FLOWS
+from peerpool.lake import FLOWS, TS
 
 FLOW_COLUMNS: Final[tuple[str, ...]] = tuple(FLOWS.names)
 
@@ -111,6 +120,29 @@ _PACKETS = (ie.PACKET_DELTA_COUNT, ie.POST_PACKET_DELTA_COUNT)
 
 _MS_NS: Final = 1_000_000
 _S_NS: Final = 1_000_000_000
+INT64_MAX: Final = (1 << 63) - 1
+INT64_MIN: Final = -(1 << 63)
+
+
+def _lake_max(name: str) -> int:
+    """The largest value the lake's integer column ``name`` holds (timestamps: int64 ns)."""
+    field = FLOWS.field(name)
+    if pa.types.is_integer(field.type):
+        return int((1 << (field.type.bit_width - 1)) - 1)
+    return INT64_MAX
+
+
+# the largest value each integer column of the lake can hold, by column
+LAKE_MAX: Final[dict[str, int]] = {
+    name: _lake_max(name)
+    for name in FLOW_COLUMNS
+    if pa.types.is_integer(FLOWS.field(name).type) or FLOWS.field(name).type == TS
+}
+
+
+def uint_max(length: int) -> int:
+    """The largest unsigned value of ``length`` bytes."""
+    return (1 << (8 * length)) - 1
 
 
 def ntp_to_ns(value: int) -> int:
@@ -153,7 +185,8 @@ CONVERTER_ARGS: Final = (
     "ref_ms",  # export time, ms since the epoch
     "ref_up",  # exporter uptime (ms, mod 2**32) at ref_ms; None when unknown (IPFIX without init time)
     "set_rate",
-    "resolver",  # RateResolver: fallback() and lookup(selector, sampler) for per-record rates
+    "resolver",  # RateResolver: fallback() and lookup(selector, sampler) for per-record rates,
+    # out_of_range() for a value the lake cannot hold
 )
 
 
@@ -317,6 +350,17 @@ class _Source:
                 return self.uint(element)
         return None
 
+    def column_uint(self, candidates: tuple[int, ...], column: str) -> str | None:
+        """``first_uint``, left out (``oor()``) when the value does not fit the lake column."""
+        for element in candidates:
+            if self.has(element):
+                return bounded(self.uint(element), 0, uint_max(self.slots[element].length), column)
+        return None
+
+    def may_exceed(self, element: int, column: str) -> bool:
+        """True when the element's field can carry a value the lake column cannot hold."""
+        return element in self.slots and uint_max(self.slots[element].length) > LAKE_MAX[column]
+
     def mac(self, candidates: tuple[int, ...]) -> str:
         for element in candidates:
             if self.has(element):
@@ -346,7 +390,7 @@ class _Source:
 
     def ip_version(self) -> str:
         if self.has(ie.IP_VERSION):
-            return self.uint(ie.IP_VERSION)
+            return self.column_uint((ie.IP_VERSION,), "ip_version") or "None"
         choice = self.is_v6()
         if choice is not None:
             return f"(6 if {choice} else 4)"
@@ -357,14 +401,18 @@ class _Source:
         return "None"
 
     def time(self, ntp_ns: int, ntp_us: int, ms: int, s: int, uptime: int, delta_us: int) -> str:
+        """Nanoseconds since the epoch. NTP and uptime based times always fit an int64; the
+        others are checked when the field is long enough to leave it."""
         if self.has(ntp_ns):
             return f"_ntp({self.uint(ntp_ns)})"
         if self.has(ntp_us):
             return f"_ntp({self.uint(ntp_us)})"
         if self.has(ms):
-            return f"{self.uint(ms)} * {_MS_NS}"
+            top = uint_max(self.slots[ms].length) * _MS_NS
+            return bounded(f"{self.uint(ms)} * {_MS_NS}", 0, top, "flow_start")
         if self.has(s):
-            return f"{self.uint(s)} * {_S_NS}"
+            top = uint_max(self.slots[s].length) * _S_NS
+            return bounded(f"{self.uint(s)} * {_S_NS}", 0, top, "flow_start")
         if self.has(uptime):
             # *SysUpTime fields count ms of exporter uptime. The set supplies a reference pair
             # (ref_ms wall clock, ref_up uptime at that moment): for NetFlow v9 the header's unix
@@ -385,7 +433,8 @@ class _Source:
                 )
             return f"(None if _up is None else _base - ((_up - {v}) & 0xFFFFFFFF) * {_MS_NS})"
         if self.has(delta_us):
-            return f"(ref_ms * {_MS_NS} - {self.uint(delta_us)} * 1000)"
+            low = -uint_max(self.slots[delta_us].length) * 1000
+            return bounded(f"ref_ms * {_MS_NS} - {self.uint(delta_us)} * 1000", low, 0, "flow_start")
         return "None"
 
     def in_record_rate(self) -> str | None:
@@ -411,6 +460,22 @@ class _Source:
         return f"resolver.lookup({selector}, {sampler})"
 
 
+def bounded(expr: str, low: int, high: int, column: str) -> str:
+    """``expr``, or ``oor()`` (None, counted) when its value can leave the lake column's range.
+
+    ``low`` and ``high`` bound what ``expr`` can evaluate to; only the sides that can be crossed
+    are tested, so a field that always fits costs nothing.
+    """
+    top = LAKE_MAX[column]
+    below, above = low < -top - 1, high > top
+    if not (below or above):
+        return expr
+    test = (
+        f"{-top - 1 if below else ''}{' <= ' if below else ''}(_v := {expr}){f' <= {top}' if above else ''}"
+    )
+    return f"(_v if {test} else oor())"
+
+
 def _is_literal(expr: str) -> bool:
     """True for expressions that are constants of the template (None, numbers, quoted strings)."""
     return expr == "None" or expr.isdigit() or expr.startswith("'")
@@ -427,15 +492,19 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
     in_record = src.in_record_rate()
     lookup = src.sampler_lookup()
     statements: list[str] = []
+    rate_nullable = False  # an in-record rate past the lake's int64 is left out
     if in_record is None and lookup is None:
         rate_mode = "set"
-        rate = "set_rate"
+        rate = "set_rate"  # from options data or the override: both within the lake's range
     else:
         rate_mode = "record"
         fallback = lookup if lookup is not None else "resolver.fallback()"
-        statements.append(
-            f"_r = ({in_record}) or {fallback}" if in_record is not None else f"_r = {fallback}"
-        )
+        if in_record is not None:
+            statements.append(f"_r = ({in_record}) or {fallback}")
+            statements.append(f"if _r > {LAKE_MAX['sampling_rate']}: _r = oor()")
+            rate_nullable = True
+        else:
+            statements.append(f"_r = {fallback}")
         rate = "_r"
 
     columns: dict[str, str] = {name: "None" for name in FLOW_COLUMNS}
@@ -447,18 +516,18 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
             "observation_domain": "domain",
             "sequence_number": "seq",
             "sampling_rate": rate,
-            "input_ifindex": src.first_uint(_INPUT) or "None",
-            "output_ifindex": src.first_uint(_OUTPUT) or "None",
+            "input_ifindex": src.column_uint(_INPUT, "input_ifindex") or "None",
+            "output_ifindex": src.column_uint(_OUTPUT, "output_ifindex") or "None",
             "src_mac": src.mac(_SRC_MAC),
             "dst_mac": src.mac(_DST_MAC),
-            "vlan": src.first_uint(_VLAN) or "None",
-            "ethertype": src.first_uint((ie.ETHERNET_TYPE,)) or "None",
+            "vlan": src.column_uint(_VLAN, "vlan") or "None",
+            "ethertype": src.column_uint((ie.ETHERNET_TYPE,), "ethertype") or "None",
             "ip_version": src.ip_version(),
             "src_ip": src.address(ie.SOURCE_IPV4_ADDRESS, ie.SOURCE_IPV6_ADDRESS),
             "dst_ip": src.address(ie.DESTINATION_IPV4_ADDRESS, ie.DESTINATION_IPV6_ADDRESS),
-            "ip_protocol": src.first_uint((ie.PROTOCOL_IDENTIFIER,)) or "None",
-            "src_port": src.first_uint((ie.SOURCE_TRANSPORT_PORT,)) or "None",
-            "dst_port": src.first_uint((ie.DESTINATION_TRANSPORT_PORT,)) or "None",
+            "ip_protocol": src.column_uint((ie.PROTOCOL_IDENTIFIER,), "ip_protocol") or "None",
+            "src_port": src.column_uint((ie.SOURCE_TRANSPORT_PORT,), "src_port") or "None",
+            "dst_port": src.column_uint((ie.DESTINATION_TRANSPORT_PORT,), "dst_port") or "None",
             "flow_start": src.time(
                 ie.FLOW_START_NANOSECONDS,
                 ie.FLOW_START_MICROSECONDS,
@@ -479,12 +548,20 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
     )
     per_record = {name for name, expr in columns.items() if "t[" in expr or expr == "_r"}
     for column, name, candidates in (("bytes", "_b", _BYTES), ("packets", "_p", _PACKETS)):
-        expr = src.first_uint(candidates)
+        expr = src.column_uint(candidates, column)
         if expr is None:
             continue
         statements.append(f"{name} = {expr}")
         columns[column] = name
-        columns[f"estimated_{column}"] = f"{name} * {rate}"
+        # bytes x rate can pass the int64 however short the field: always checked
+        estimated = bounded(f"{name} * {rate}", 0, INT64_MAX + 1, f"estimated_{column}")
+        element = next(e for e in candidates if src.has(e))
+        unknown = [f"{name} is None"] if src.may_exceed(element, column) else []
+        if rate_nullable:
+            unknown.append("_r is None")
+        if unknown:
+            estimated = f"(None if {' or '.join(unknown)} else {estimated})"
+        columns[f"estimated_{column}"] = estimated
         per_record.update((column, f"estimated_{column}"))
 
     # Per template: a constant dict (protocol, absent fields); per set: a copy with the set's
@@ -504,6 +581,7 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
         "    else:",
         "        _up = ref_up + 0x80000000",
         f"    _base = (ref_ms + 0x80000000) * {_MS_NS}",
+        "    oor = resolver.out_of_range",
         "    copy = base.copy",
         "    start = _len(out)",
         "    append = out.append",

@@ -27,6 +27,7 @@ from ingest.netflow import elements as ie
 from ingest.netflow.templates import ExporterState, SamplerKey
 
 MAX_SAMPLERS_PER_DOMAIN: Final = 256
+MAX_RATE: Final = (1 << 63) - 1  # the lake's sampling_rate is an int64: larger is not a usable rate
 
 
 def ratio(numerator: int, denominator: int) -> int:
@@ -54,7 +55,7 @@ def psamp_rate(values: Mapping[int, int]) -> int:
         rate = values.get(ie.SAMPLER_RANDOM_INTERVAL) or 0
     if not rate:
         rate = values.get(ie.SAMPLING_INTERVAL) or 0
-    return rate if rate > 0 else 0
+    return rate if 0 < rate <= MAX_RATE else 0
 
 
 def sampler_key(values: Mapping[int, int]) -> SamplerKey:
@@ -89,16 +90,22 @@ class RateResolver:
     """The fallback chain for one data set: options data > override > 1 (counted as unknown).
 
     Built per set; the generated record converters call :meth:`fallback` when the record has no
-    usable in-record rate and :meth:`lookup` when it names a sampler / selector.
+    usable in-record rate and :meth:`lookup` when it names a sampler / selector. It also counts
+    the values the converters leave out because the lake cannot hold them (:meth:`out_of_range`).
     """
 
-    __slots__ = ("_default", "_override", "_state", "unknown")
+    __slots__ = ("_default", "_override", "_state", "out_of_range_values", "unknown")
 
     def __init__(self, state: ExporterState | None, override: int | None) -> None:
         self._state = state
         self._override = override if override and override > 0 else None
         self._default: int | None = None  # rate of the exporter-wide chain, once computed
         self.unknown = 0  # records that fell through to rate 1
+        self.out_of_range_values = 0  # values left out of rows (see ingest.netflow.layout)
+
+    def out_of_range(self) -> None:
+        """Count a value that does not fit its lake column; the converter stores None instead."""
+        self.out_of_range_values += 1
 
     def default(self) -> tuple[int, bool]:
         """(rate, known) for a record that names no sampler."""

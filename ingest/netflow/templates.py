@@ -40,6 +40,7 @@ DEFAULT_MAX_TEMPLATES: Final = 65536
 # a few thousand (tens of templates of 20-60 fields each).
 DEFAULT_MAX_TEMPLATE_FIELDS: Final = 1_000_000
 DEFAULT_MAX_EXPORTER_STATES: Final = 4096
+_MAX_INT64: Final = (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,17 +463,31 @@ class TemplateCache:
             for item in obj["sampling"]:
                 sampler = item["sampler"]
                 skey: SamplerKey = None if sampler is None else (str(sampler[0]), int(sampler[1]))
-                state.sampling[skey] = int(item["rate"])
+                rate = int(item["rate"])
+                if not 1 <= rate <= _MAX_INT64:
+                    raise ValueError(f"sampling rate {rate} of {obj['exporter']} is not from 1 to 2**63 - 1")
+                state.sampling[skey] = rate
         self.state_generation += 1
         for obj in raw["pending"]:
             key_list = obj["key"]
+            numbers = {
+                name: int(obj[name])
+                for name in ("version", "received_at_ns", "sequence", "export_time_s", "sys_uptime_ms")
+            }
+            if numbers["version"] not in (9, 10) or not 0 <= numbers["received_at_ns"] <= _MAX_INT64:
+                raise ValueError(
+                    f"pending set with version {numbers['version']}, arrival {numbers['received_at_ns']}"
+                )
+            for name in ("sequence", "export_time_s", "sys_uptime_ms"):
+                if not 0 <= numbers[name] <= 0xFFFFFFFF:
+                    raise ValueError(f"pending set with {name} {numbers[name]} (a 32-bit header field)")
             self.add_pending(
                 (str(key_list[0]), int(key_list[1]), int(key_list[2])),
-                int(obj["version"]),
-                int(obj["received_at_ns"]),
-                int(obj["sequence"]),
-                int(obj["export_time_s"]),
-                int(obj["sys_uptime_ms"]),
+                numbers["version"],
+                numbers["received_at_ns"],
+                numbers["sequence"],
+                numbers["export_time_s"],
+                numbers["sys_uptime_ms"],
                 base64.b64decode(obj["body"], validate=True),
             )
         self.generation += 1
