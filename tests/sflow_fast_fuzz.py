@@ -4,6 +4,7 @@
     python -m tests.sflow_fast_fuzz mutations [--scale S]  truncations, bit flips, overwrites of them
     python -m tests.sflow_fast_fuzz hypothesis [--scale S] random bytes, plausible datagrams
     python -m tests.sflow_fast_fuzz huge                   counts and lengths of 2**32 - 1
+    python -m tests.sflow_fast_fuzz limits                 values at and past the value bounds, no samples
     python -m tests.sflow_fast_fuzz spool [--scale S]      spool files with damaged records (add_spool)
 
 It lives outside pytest on purpose: tests/test_sflow_fast.py starts it in a subprocess, so a crash of
@@ -406,6 +407,54 @@ def huge_claims() -> Iterator[bytes]:
     yield datagram([flow_sample([raw_header(b"\0" * 20, frame_length=2**32 - 1)], rate=2**32 - 1)])
 
 
+def bound_cases() -> Iterator[bytes]:
+    """Every bounded field (constants.MAX_*) of the sampled records and the raw header's frame length
+    at values on either side of its bound and of the lake's int16 / int32 columns, at the smallest and
+    the largest sampling rate, after a sound sample and before a raw header; and datagrams without
+    samples (IPv4 and IPv6 agent, with trailing bytes, and every truncation of them)."""
+    from tests.test_packet import eth, ipv4, tcp
+    from tests.test_sflow_decode import (
+        MAC_DST,
+        MAC_SRC,
+        datagram,
+        flow_sample,
+        raw_header,
+        sampled_ethernet,
+        sampled_ipv4,
+        sampled_ipv6,
+    )
+
+    for agent in ("192.0.2.1", "2001:db8::1"):
+        empty = datagram([], agent=agent)
+        yield empty
+        yield empty + bytes(8)
+        for cut in range(len(empty)):
+            yield empty[:cut]
+    frame = eth(0x0800, ipv4(6, tcp(1, 2)))
+    good = flow_sample([raw_header(frame)], seq=1)
+    values = [0, 1, 255, 256, 32767, 32768, 65535, 65536, 2**24 - 1, 2**24, 2**24 + 1, 2**31, 2**32 - 1]
+    v4 = ("192.0.2.7", "198.51.100.9")
+    v6 = ("2001:db8::7", "2001:db8::9")
+    for v in values:
+        records = [
+            sampled_ipv4(v, 6, *v4, 1, 2, 0),
+            sampled_ipv4(64, v, *v4, 1, 2, 0),
+            sampled_ipv4(64, 6, *v4, v, 2, 0),
+            sampled_ipv4(64, 6, *v4, 1, v, 0),
+            sampled_ipv6(v, 6, *v6, 1, 2, 0),
+            sampled_ipv6(64, v, *v6, 1, 2, 0),
+            sampled_ipv6(64, 6, *v6, v, 2, 0),
+            sampled_ipv6(64, 6, *v6, 1, v, 0),
+            sampled_ethernet(v, MAC_SRC, MAC_DST, 0x0800),
+            sampled_ethernet(64, MAC_SRC, MAC_DST, v),
+            raw_header(frame, frame_length=v),
+        ]
+        for rate in (1, 2**32 - 1):
+            for rec in records:
+                yield datagram([good, flow_sample([rec], rate=rate, seq=2)])
+                yield datagram([flow_sample([rec, raw_header(frame)], rate=rate, seq=3)])
+
+
 def run_hypothesis(checker: Checker, scale: float) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -441,7 +490,7 @@ def run_hypothesis(checker: Checker, scale: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("routine", choices=["mutations", "hypothesis", "huge", "real", "spool"])
+    parser.add_argument("routine", choices=["mutations", "hypothesis", "huge", "limits", "real", "spool"])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default amount of inputs")
     args = parser.parse_args()
     checker = Checker()
@@ -466,6 +515,9 @@ def main() -> int:
             checker.failures.append("add_spool never read a record")
     elif args.routine == "huge":
         for data in huge_claims():
+            checker.check(data)
+    elif args.routine == "limits":
+        for data in bound_cases():
             checker.check(data)
     else:
         run_hypothesis(checker, args.scale)

@@ -10,6 +10,8 @@ on the error message and offset and on the partial result of every input (tests/
 * hypothesis-generated datagrams: random bytes, random bytes behind a valid header, structurally
   plausible datagrams with random formats, lengths and counts;
 * counts and lengths of 2**32 - 1;
+* every bounded field (protocol, ports, EtherType, frame lengths) around its bound, and datagrams
+  without samples;
 * spool files with damaged records, read by ``FlowBatch.add_spool`` against ingest.spool's reader.
 
 The fuzzing runs in a subprocess, so a crash in C fails the test with its signal instead of killing
@@ -91,6 +93,16 @@ def test_spool_files_with_damage_agree() -> None:
 @pytest.mark.timeout(120)
 def test_huge_claims_agree() -> None:
     run_fuzz("huge", 1.0, 110)
+
+
+@pytest.mark.timeout(120)
+def test_values_at_and_past_the_bounds_agree() -> None:
+    """Every bounded field at values around its bound and the lake column's limits, and datagrams
+    without samples: the same samples, errors (message, offset, partial) and flows columns."""
+    out = run_fuzz("limits", 1.0, 110)
+    # empty datagrams of 28 and 40 bytes, each also with trailing bytes and cut at every length;
+    # 13 values x 11 fields x 2 rates x 2 placements
+    assert int(out.split()[0]) == (2 + 28) + (2 + 40) + 13 * 11 * 2 * 2
 
 
 def test_spool_checksum_is_zlib_crc32() -> None:

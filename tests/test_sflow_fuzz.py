@@ -29,6 +29,9 @@ from tests.test_sflow_decode import (
     generic_counters,
     raw_header,
     record,
+    sampled_ethernet,
+    sampled_ipv4,
+    sampled_ipv6,
     words,
 )
 
@@ -37,14 +40,33 @@ FUZZ = settings(max_examples=600, deadline=500, database=None, suppress_health_c
 
 
 def decode_or_reject(data: bytes) -> SflowDatagram | None:
-    """Decode; a DecodeError is an accepted outcome, anything else fails the test."""
+    """Decode; a DecodeError is an accepted outcome, anything else fails the test. Whatever comes
+    out, whole or partial, holds only values within the lake's bounds."""
     try:
-        return decode_datagram(data)
+        decoded = decode_datagram(data)
     except DecodeError as exc:
         assert exc.protocol == "sflow5"
         assert -1 <= exc.offset <= len(data)
         assert str(exc) == str(exc).strip() and str(exc)[:1].islower()
+        if isinstance(exc, SflowDecodeError) and exc.partial is not None:
+            assert_within_bounds(exc.partial)
         return None
+    assert_within_bounds(decoded)
+    return decoded
+
+
+# the bounds written out (ingest.sflow.constants): 8-bit protocol, 16-bit ports and EtherType, frames
+# to 16 MiB; with them frame length x any 32-bit rate stays below 2**56
+LIMITS = {"ip_protocol": 255, "src_port": 65535, "dst_port": 65535, "ethertype": 65535, "frame_length": 2**24}
+
+
+def assert_within_bounds(decoded: SflowDatagram) -> None:
+    for sample in decoded.flow_samples:
+        for name, limit in LIMITS.items():
+            value = getattr(sample, name)
+            assert value is None or 0 <= value <= limit, (name, value)
+        if sample.frame_length is not None:
+            assert sample.frame_length * sample.sampling_rate < 2**56
 
 
 def real_datagrams() -> list[bytes]:
@@ -94,16 +116,29 @@ frames = st.sampled_from(
 )
 u32 = st.integers(min_value=0, max_value=2**32 - 1)
 record_formats = st.sampled_from([1, 2, 3, 4, 1001, 1002, 2001, 0x1001007]) | u32
+# values on either side of the decoders' bounds (constants.MAX_*: 255, 65535, 2**24) and of the lake's
+# int16 / int32 columns, for the 32-bit fields of the sampled records and the frame lengths
+near_bounds = st.sampled_from([0, 255, 256, 32767, 32768, 65535, 65536, 2**24, 2**24 + 1, 2**31, 2**32 - 1])
+bounded = near_bounds | u32
 
 
 @st.composite
 def flow_records(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["raw", "switch", "random"]))
+    kind = draw(st.sampled_from(["raw", "switch", "sampled", "random"]))
     if kind == "raw":
         frame = draw(frames)
         return raw_header(
-            frame[: draw(st.integers(0, len(frame)))], protocol=draw(st.sampled_from([1, 11, 12, 99]))
+            frame[: draw(st.integers(0, len(frame)))],
+            protocol=draw(st.sampled_from([1, 11, 12, 99])),
+            frame_length=draw(st.none() | bounded),
         )
+    if kind == "sampled":
+        which = draw(st.sampled_from(["ethernet", "ipv4", "ipv6"]))
+        if which == "ethernet":
+            return sampled_ethernet(draw(bounded), bytes(range(6)), bytes(range(6, 12)), draw(bounded))
+        encode = sampled_ipv4 if which == "ipv4" else sampled_ipv6
+        src, dst = ("192.0.2.1", "198.51.100.2") if which == "ipv4" else ("2001:db8::1", "::2")
+        return encode(draw(bounded), draw(bounded), src, dst, draw(bounded), draw(bounded), draw(u32))
     if kind == "switch":
         return extended_switch(draw(u32), draw(u32), draw(u32), draw(u32))
     return record(draw(record_formats) & 0xFFF, draw(st.binary(max_size=64)))
