@@ -28,7 +28,7 @@ from typing import Any
 import click
 import duckdb
 
-from peerpool import reference, settings
+from peerpool import export_sources, reference, settings
 from peerpool.errors import PeerpoolError
 
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -213,9 +213,15 @@ def run_build(
     full_refresh: bool = False,
     select: Sequence[str] = (),
     since: str = "",
+    exports: Path | None = None,
     echo: Echo = click.echo,
 ) -> BuildResult:
-    """The whole build; raises :class:`BuildError` (serving untouched) when dbt fails."""
+    """The whole build; raises :class:`BuildError` (serving untouched) when dbt fails.
+
+    ``exports`` is the folder ``peerpool bill`` and ``peerpool tender run`` write to; its standing
+    bills and newest tender report become the ``exports`` source (``peerpool/export_sources.py``).
+    Without it the tables of the last build that had one are used as they are.
+    """
     from peerpool.config.load import load_exchange
 
     if since:
@@ -235,6 +241,11 @@ def run_build(
         + ", ".join(f"{name} {count}" for name, count in rows.items() if name in ("members", "ports"))
         + f", transit contracts {rows['transit_contracts']}"
     )
+    if exports is not None:
+        counts = export_sources.export(exports, cfg.lake)
+        echo(f"      from {exports}: {counts.describe()}")
+    else:
+        echo("      no exports folder (--exports, PEERPOOL_EXPORTS): bill shares and tender tables kept")
 
     echo("[2/4] counter hygiene")
     hygiene = run_hygiene(cfg.lake, exchange, echo)
@@ -279,6 +290,13 @@ def run_build(
 @click.option("--full-refresh", is_flag=True, help="rebuild incremental models from the whole lake")
 @click.option("--select", "select", multiple=True, help="dbt node selection (repeatable)")
 @click.option("--since", default="", help="recompute 5-minute facts from this UTC date (YYYY-MM-DD)")
+@click.option(
+    "--exports",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PEERPOOL_EXPORTS",
+    default=None,
+    help="bills and tender reports to publish as sources [PEERPOOL_EXPORTS]",
+)
 def build(
     lake: Path | None,
     config_path: Path | None,
@@ -286,7 +304,14 @@ def build(
     full_refresh: bool,
     select: tuple[str, ...],
     since: str,
+    exports: Path | None,
 ) -> None:
     """Export reference tables, run counter hygiene, build the dbt models, publish serving.duckdb."""
     cfg = settings.resolve(lake=lake, warehouse=warehouse, config=config_path)
-    run_build(cfg, full_refresh=full_refresh, select=select, since=since)
+    run_build(
+        cfg,
+        full_refresh=full_refresh,
+        select=select,
+        since=since,
+        exports=exports.resolve() if exports is not None else None,
+    )

@@ -312,7 +312,8 @@ def tables(exchange: Exchange) -> dict[str, pa.Table]:
     return {name: pa.Table.from_pylist(rows[name], schema=schema) for name, schema in SCHEMAS.items()}
 
 
-def _write_atomic(table: pa.Table, final: Path) -> None:
+def write_atomic(table: pa.Table, final: Path) -> None:
+    """Write ``table`` to ``final`` through a temporary file and a rename (readers never see half)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp, compression="zstd")
@@ -329,7 +330,7 @@ def export(exchange: Exchange, lake: Path) -> dict[str, int]:
     """
     built = tables(exchange)
     for name, table in built.items():
-        _write_atomic(table, lake / "reference" / f"{name}.parquet")
+        write_atomic(table, lake / "reference" / f"{name}.parquet")
     return {name: table.num_rows for name, table in built.items()}
 
 
@@ -370,5 +371,5 @@ def import_peeringdb_netixlan(json_path: Path, lake: Path) -> int:
     if not isinstance(data, list):
         raise InputError(f"{json_path}: no 'data' list; expected the PeeringDB API answer for netixlan")
     table = pa.Table.from_pylist(_netixlan_rows(data, str(json_path)), schema=NETIXLAN)
-    _write_atomic(table, lake / "reference" / "peeringdb_netixlan.parquet")
+    write_atomic(table, lake / "reference" / "peeringdb_netixlan.parquet")
     return len(table)

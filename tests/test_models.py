@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from peerpool import lake, reference
+from peerpool import export_sources, lake, reference
 from peerpool.config.model import (
     Billing,
     BorderRouter,
@@ -66,6 +66,12 @@ CONTRACT_MARTS = [
     "fct_port_quality_monthly",
     "fct_port_outages",
     "fct_reconciliation_5min",
+    "fct_member_transit_bill_share_monthly",
+    "fct_exchange_traffic_daily",
+    "fct_exchange_traffic_monthly",
+    "fct_tender_scenarios",
+    "fct_tender_scenario_providers",
+    "fct_tender_commits",
 ]
 
 # Arrow type -> the DuckDB type the sources YAML must declare (written out, not derived from code)
@@ -98,7 +104,11 @@ def _source_tables(name: str) -> dict[str, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize(
     ("source", "schemas"),
-    [("lake", lake.TABLES), ("reference", {**reference.SCHEMAS, "peeringdb_netixlan": reference.NETIXLAN})],
+    [
+        ("lake", lake.TABLES),
+        ("reference", {**reference.SCHEMAS, "peeringdb_netixlan": reference.NETIXLAN}),
+        ("exports", export_sources.SCHEMAS),
+    ],
 )
 def test_sources_declare_the_lake_contract(source: str, schemas: dict[str, pa.Schema]) -> None:
     declared = _source_tables(source)
