@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ingest.netflow import elements as ie
+from ingest.netflow.columnar import ColumnarBatch, FixedPlan, RateSnapshot
 from ingest.netflow.layout import USED_ELEMENTS, Converter, RecordLayout, compile_layout
 from ingest.netflow.sampling import MAX_RATE, RateResolver, learn
 from ingest.netflow.templates import Template, TemplateCache, TemplateField, TemplateKey
@@ -113,6 +114,8 @@ class _Binding:
     set_rate: int
     rate_known: bool
     resolver: RateResolver
+    plan: FixedPlan | None  # column-wise reading (decode_into) for fixed-length records
+    snapshot: RateSnapshot | None  # what the resolver knows, for per-record rates read column-wise
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,8 @@ class NetflowDecoder:
         self._templates = cache.template_map
         self._bindings: dict[TemplateKey, _Binding] = {}
         self._compiled: dict[Template, RecordLayout] = {}
+        self._plans: dict[Template, FixedPlan] = {}
+        self._sink: ColumnarBatch | None = None  # set while decode_into runs
         self._seen_template_sets: dict[tuple[str, int, int, bytes], _SeenSet] = {}
         self._stored: list[tuple[TemplateKey, Template]] = []
 
@@ -163,6 +168,29 @@ class NetflowDecoder:
 
     def decode(self, data: bytes, exporter: str, received_at_ns: int) -> list[Row]:
         """Decode one datagram; rows of data released from pending come back with it."""
+        rows: list[Row] = []
+        self._decode(data, exporter, received_at_ns, rows)
+        return rows
+
+    def decode_into(self, batch: ColumnarBatch, data: bytes, exporter: str, received_at_ns: int) -> None:
+        """``decode``, with the records going into ``batch`` (``ingest.netflow.columnar``) instead of
+        row dicts: fixed-length sets as bytes, read column-wise when the batch makes its table,
+        other sets as the reference's rows in their place. Templates, options, pending data,
+        statistics and errors are exactly those of ``decode``, except that a
+        :class:`NetflowDecodeError` carries no ``records``: what was decoded before the problem
+        stays in the batch (``batch.rows`` grew), as the pipeline keeps ``records`` of ``decode``.
+        """
+        self._sink = batch
+        batch.arrival = received_at_ns
+        before = batch.rows
+        try:
+            self._decode(data, exporter, received_at_ns, [])
+        finally:
+            self._sink = None
+            batch.arrival = -1
+            self.stats.data_records += batch.rows - before
+
+    def _decode(self, data: bytes, exporter: str, received_at_ns: int, rows: list[Row]) -> None:
         self.stats.datagrams += 1
         if not 0 <= received_at_ns <= _MAX_ARRIVAL_NS:
             raise self._fatal(
@@ -201,7 +229,6 @@ class NetflowDecoder:
                 "unknown version",
                 f"version {version} is neither netflow v9 nor ipfix; check what sends to this port",
             )
-        rows: list[Row] = []
         problems: list[_Problem] = []
         try:
             self._sets(header, data, start, end, rows, problems)
@@ -222,7 +249,6 @@ class NetflowDecoder:
                 kind=first.kind,
                 records=rows,
             )
-        return rows
 
     # --- headers ---------------------------------------------------------------------------
 
@@ -608,6 +634,33 @@ class NetflowDecoder:
             or binding.state_generation != self.cache.state_generation
         ):
             binding = self._bind(key, template)
+        ref_ms = header.export_time_s * 1000
+        if header.version == 9:
+            ref_up: int | None = header.sys_uptime_ms
+        elif binding.init_ms is not None:
+            ref_up = (ref_ms - binding.init_ms) & 0xFFFFFFFF
+        else:
+            ref_up = None
+        sink = self._sink
+        if sink is not None:
+            plan = binding.plan
+            if plan is not None:
+                size = binding.record_length
+                n = len(body) // size
+                if n:
+                    sink.add_set(
+                        plan,
+                        body if len(body) == n * size else body[: n * size],
+                        n,
+                        header,
+                        binding.set_rate,
+                        binding.snapshot,
+                        -1 if ref_up is None else ref_up,
+                    )
+                    if not binding.rate_known:
+                        self.stats.unknown_sampling += n
+                return
+            rows = []  # the reference's rows, handed to the batch in their place below
         fixed = binding.fixed
         if fixed is not None:
             size = binding.record_length
@@ -617,13 +670,6 @@ class NetflowDecoder:
             tuples, overran = binding.layout.rows(body)
         else:
             return  # a template whose records are empty (counted when it was compiled)
-        ref_ms = header.export_time_s * 1000
-        if header.version == 9:
-            ref_up: int | None = header.sys_uptime_ms
-        elif binding.init_ms is not None:
-            ref_up = (ref_ms - binding.init_ms) & 0xFFFFFFFF
-        else:
-            ref_up = None
         resolver = binding.resolver
         count = binding.converter(
             tuples,
@@ -645,6 +691,8 @@ class NetflowDecoder:
         if resolver.out_of_range_values:
             self.stats.count("value out of range", resolver.out_of_range_values)
             resolver.out_of_range_values = 0
+        if sink is not None:
+            sink.add_rows(rows, header.received_at_ns)
         if overran:
             problems.append(
                 _Problem(
@@ -666,6 +714,13 @@ class NetflowDecoder:
                 self.stats.count("unusable field length", len(layout.unusable))
             if layout.fixed is not None and layout.record_length == 0:
                 self.stats.count("template with empty records")
+        plan = None
+        if layout.fixed is not None and layout.record_length:
+            plan = self._plans.get(template)
+            if plan is None:
+                if len(self._plans) >= _MAX_LAYOUTS:
+                    self._plans.clear()
+                plan = self._plans[template] = FixedPlan(layout)
         state = self.cache.peek_exporter_state(key[0], key[1])
         resolver = RateResolver(state, self._overrides.get(key[0]))
         if layout.rate_mode == "set":
@@ -683,6 +738,12 @@ class NetflowDecoder:
             set_rate=set_rate,
             rate_known=known,
             resolver=resolver,
+            plan=plan,
+            snapshot=(
+                RateSnapshot.of(state, resolver.default())
+                if plan is not None and layout.rate_mode == "record"
+                else None
+            ),
         )
         if len(self._bindings) >= _MAX_LAYOUTS:
             self._bindings.clear()
