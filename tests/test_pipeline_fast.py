@@ -314,22 +314,25 @@ def test_arrival_times_beyond_int64(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             process_files([spool], tmp_path / f"flow{mode}")
 
 
-def test_a_value_the_lake_cannot_hold_fails_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sampled IPv4 record's 32-bit protocol field does not fit the int16 ``ip_protocol`` column:
-    the pure path raises from pyarrow while building the flows table, and the C path must fail the same
-    way (it hands such a batch to the pure code). Whether the pipeline should quarantine such a
-    datagram instead is a question for the pipeline's behaviour, not for this equivalence."""
+def test_a_value_the_lake_cannot_hold_is_quarantined_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sampled IPv4 record's 32-bit protocol field of 70,000 does not fit the int16 ``ip_protocol``
+    column: both decoders reject the datagram (protocol bound 0..255), both paths quarantine it with
+    that reason and store the datagrams around it (more cases: tests/test_sflow_limits.py)."""
     from tests.test_sflow_decode import datagram, flow_sample, sampled_ipv4
 
     bad = datagram([flow_sample([sampled_ipv4(100, 70_000, "192.0.2.7", "198.51.100.9", 1, 2, 0)])])
-    spool = _write_spool(tmp_path / "20260101T0000-range-1-000001.spool", iter([(bad, "192.0.2.1")]))
-    errors = []
-    for mode in ("1", "0"):
-        monkeypatch.setenv(fast.PURE_ENV, mode)
-        with pytest.raises(Exception) as info:
-            process_files([spool], tmp_path / f"lake{mode}")
-        errors.append((type(info.value), str(info.value)))
-    assert errors[0] == errors[1]
+    good = datagram([flow_sample([sampled_ipv4(100, 6, "192.0.2.7", "198.51.100.9", 1, 2, 0)])])
+    spool = _write_spool(
+        tmp_path / "20260101T0000-range-1-000001.spool", iter([(good, "192.0.2.1"), (bad, "192.0.2.1")])
+    )
+    tables, files = run_both(monkeypatch, tmp_path, [spool])
+    assert (files[0]["quarantined"], files[0]["flow_samples"]) == (1, 1)
+    (reason,) = (
+        r for name, t in tables.items() if name.startswith("quarantine/") for r in t["reason"].to_pylist()
+    )
+    assert "(sampled_ipv4): protocol 70000 is outside 0..255" in reason
 
 
 # --- loss: runs against samples one by one -----------------------------------------------------
@@ -395,6 +398,7 @@ def test_loss_runs_equal_samples_one_by_one(
 # --- matrix: the C decoder's sums against samples one by one ---------------------------------
 
 u32 = st.integers(0, 2**32 - 1)
+lengths = st.integers(0, 2**24) | u32  # within the frame-length bound, or anywhere
 MACS = [bytes.fromhex(m) for m in ("020000000001", "020000000002", "a4b1c2d3e4f5")]
 
 
@@ -402,7 +406,8 @@ MACS = [bytes.fromhex(m) for m in ("020000000001", "020000000002", "a4b1c2d3e4f5
 def matrix_datagrams(draw: st.DrawFn) -> list[tuple[int, bytes]]:
     """Datagrams whose samples vary in everything the matrix key and sums read: tag or no tag,
     extended-switch VLAN (also above 4095), IP version, MACs (also none), rate and frame length
-    (also both near 2**32, whose products pass 2**64 when summed), arrival across 5-minute bins."""
+    (also at their bounds, 2**32 - 1 and 2**24, and frame lengths past theirs, which end the
+    datagram's decode), arrival across 5-minute bins."""
     from tests.test_packet import eth, ipv4, ipv6, tcp, udp
     from tests.test_sflow_decode import datagram, extended_switch, flow_sample, raw_header, sampled_ethernet
 
@@ -421,12 +426,12 @@ def matrix_datagrams(draw: st.DrawFn) -> list[tuple[int, bytes]]:
                 frame = draw(st.sampled_from(MACS)) + draw(st.sampled_from(MACS)) + frame[12:]
                 if kind == "short":
                     frame = frame[: draw(st.integers(0, 13))]
-                length = draw(st.sampled_from([None, 64, 2**32 - 1]) | u32)
+                length = draw(st.sampled_from([None, 64, 2**24, 2**32 - 1]) | lengths)
                 records.append(raw_header(frame, frame_length=length))
             elif kind == "sampled":
                 records.append(
                     sampled_ethernet(
-                        draw(u32), draw(st.sampled_from(MACS)), draw(st.sampled_from(MACS)), 0x0800
+                        draw(lengths), draw(st.sampled_from(MACS)), draw(st.sampled_from(MACS)), 0x0800
                     )
                 )
             if draw(st.booleans()):
@@ -455,7 +460,7 @@ def test_matrix_sums_of_the_c_decoder_equal_samples_one_by_one(
     for k, (received, data) in enumerate(datagrams):
         try:
             decoded: SflowDatagram | None = decode_py(data)
-        except SflowDecodeError as exc:  # e.g. no samples: the reference wants 4 more header bytes
+        except SflowDecodeError as exc:  # e.g. a frame length past 2**24: the samples before it count
             decoded = exc.partial
         if decoded is not None and decoded.agent_address in exchange:
             per_sample.add_samples(received, decoded.agent_address, decoded.flow_samples)
