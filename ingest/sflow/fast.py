@@ -119,8 +119,9 @@ class BatchColumns:
     """The stored samples column by column (``FlowBatch.columns``, one pass in C).
 
     ``lake``: the flows table's numeric columns as Arrow arrays of the lake's types, built as the
-    pure path builds them from the samples; None when a value does not fit its lake column (a 32-bit
-    protocol or port of a sampled IPv4/IPv6 record), where the pure path raises.
+    pure path builds them from the samples; None when a value does not fit its lake column, where the
+    pure path raises. The decoders reject such values (``constants.MAX_*``), so this is a guard that
+    fails like the pure path rather than truncating, not a case that occurs.
     ``text``: ``src_mac``, ``dst_mac``, ``src_ip``, ``dst_ip`` as Arrow string arrays (the reference's text).
     ``ints``: int64 numpy arrays: ``received_ns`` (given to ``add``), ``agent_code`` (index into
     ``FlowBatch.agents()``), ``sub_agent_id``; for the member lookups ``vlan`` (sampled tag, else
