@@ -212,6 +212,49 @@ DATASETS: tuple[Dataset, ...] = (
         (m("ports", "COUNT(*)", "ports"), m("speed_mbps", "SUM(speed_mbps)", "capacity (Mbps)", ",d")),
     ),
     Dataset("dim_members", "Members.", "joined_date", (m("members", "COUNT(*)", "members"),)),
+    Dataset(
+        "fct_member_transit_bill_share_monthly",
+        "The member's share of the pooled transit bill per month, exactly as the month's standing bill "
+        "document (correction, close or preview) states it.",
+        "month",
+        (
+            m("transit_share", "SUM(transit_share)", "transit share", MONEY),
+            m("pool_total", "SUM(pool_total)", "pooled transit bill", MONEY),
+            m("own_transit_p95_mbps", "SUM(own_transit_p95_mbps)", "own transit 95th (Mbps)", MBPS),
+            m("share_of_pool", "SUM(transit_share) / NULLIF(SUM(pool_total), 0)", "share of the pool", RATIO),
+        ),
+    ),
+    # ---- cooperative totals: no member column; members get them when member_visibility = "totals" ----
+    Dataset(
+        "fct_exchange_traffic_daily",
+        "The exchange as a whole per day; figures left out on days with too few members behind them.",
+        "traffic_date",
+        (
+            m("exchange_avg_bps", "SUM(exchange_avg_bps)", "average into the exchange (bit/s)", BPS),
+            m("exchange_p95_bps", "MAX(exchange_p95_bps)", "95th into the exchange (bit/s)", BPS),
+            m("transit_p95_bps", "MAX(transit_p95_bps)", "transit 95th (bit/s)", BPS),
+            m("exchange_bytes", "SUM(exchange_in_bytes)", "over the exchange (bytes)", ".3s"),
+            m(
+                "transit_bytes",
+                "SUM(transit_in_bytes) + SUM(transit_out_bytes)",
+                "over transit (bytes)",
+                ".3s",
+            ),
+        ),
+    ),
+    Dataset(
+        "fct_exchange_traffic_monthly",
+        "The exchange as a whole per month: traffic, its 95th, the pooled transit bill and price per Mbps; "
+        "figures left out in months with too few members behind them.",
+        "month",
+        (
+            m("exchange_p95_mbps", "MAX(exchange_p95_mbps)", "exchange 95th (Mbps)", MBPS),
+            m("transit_billed_mbps", "MAX(transit_billed_mbps)", "transit billed 95th (Mbps)", MBPS),
+            m("pool_transit_cost", "MAX(pool_transit_cost)", "pooled transit bill", MONEY),
+            m("pooled_price_per_mbps", "MAX(pooled_price_per_mbps)", "pooled price per Mbps", ",.4f"),
+            m("members_counted", "MAX(members_counted)", "members with traffic"),
+        ),
+    ),
     # ---- cooperative, purchasing and operations data (no member role has access) ----
     Dataset(
         "fct_transit_bill_monthly",
@@ -276,6 +319,27 @@ DATASETS: tuple[Dataset, ...] = (
             m("estimated_bytes", "SUM(estimated_bytes)", "bytes", ".3s"),
             m("last_seen_at", "MAX(last_seen_at)", "last seen"),
         ),
+    ),
+    Dataset(
+        "fct_tender_scenarios",
+        "Purchasing scenarios of the newest tender report (peerpool tender run), cheapest first.",
+        None,
+        (
+            m("expected_monthly_cost", "MIN(expected_monthly_cost)", "expected monthly cost", MONEY),
+            m("scenarios", "COUNT(*)", "scenarios"),
+        ),
+    ),
+    Dataset(
+        "fct_tender_scenario_providers",
+        "Each provider of each tender scenario: its share of the traffic and its commit.",
+        None,
+        (m("commit_mbps", "SUM(commit_mbps)", "commit (Mbps)", MBPS),),
+    ),
+    Dataset(
+        "fct_tender_commits",
+        "Optimal commit per offer (the whole pool with one provider) of the newest tender report.",
+        None,
+        (m("expected_monthly_cost", "MIN(expected_monthly_cost)", "expected monthly cost", MONEY),),
     ),
     # ---- virtual datasets: operator / purchasing only, never granted to a member role ----
     Dataset(
@@ -479,18 +543,35 @@ MEMBER_NOTE = Markdown(
     "Every chart on this dashboard shows the rows of your own network: traffic is what your ports "
     "sent into the exchange (in) and received from it (out), measured by the switches' counters. "
     "The 95th percentile is the nearest-rank rule of your transit and port bills.\n\n"
-    "*Your share of the pooled transit bill and the cooperative's totals appear here once the "
-    "billing marts publish them (see docs/dashboards.md).*",
+    "Your share of the pooled transit bill is copied from your bill document, never recomputed: "
+    "the nightly preview until the month is closed, then the final bill (or its latest correction). "
+    "It is the bill of the billing run before the last model build, so it can be a day behind the "
+    "traffic charts. `manifest_sha256` is the checksum of the document's `MANIFEST.json`, which "
+    "lists the checksum of every file of your bill and evidence pack.\n\n"
+    "If the cooperative shares its totals with members, they are on the dashboard "
+    "[The exchange as a whole](/superset/dashboard/exchange/).",
+    width=12,
+    height=30,
+)
+
+EXCHANGE_NOTE = Markdown(
+    "exchange_note",
+    "### The exchange as a whole\n"
+    "Totals of the whole cooperative, with no member's own figure: traffic over the exchange (the "
+    "sum over all members' ports), transit over every contract, the pooled transit bill and the "
+    "price per Mbps it gives. A day or month with fewer than three members behind a figure shows "
+    "no figure (with two, a total minus your own figure would be the other member's).",
     width=12,
     height=22,
 )
 
 TENDER_NOTE = Markdown(
     "tender_note",
-    "### Tender scenarios (placeholder)\n"
-    "Scenarios from `peerpool tender` (commit levels, price tiers, provider mix and the fair split "
-    "of each scenario's bill) will be shown here when the tender marts exist. Until then use the "
-    "95th-percentile history and the provider split above. See docs/dashboards.md.",
+    "### Tender scenarios\n"
+    "From the newest `peerpool tender run` report (the Airflow DAG `peerpool_tender`), read by the "
+    "next `peerpool build`: one to three providers per scenario, each provider committing optimally "
+    "for its share of the traffic, cheapest expected cost first. Expected costs are estimates over "
+    "the forecast's simulated paths; the report's `report.html` explains every column.",
     width=12,
     height=22,
 )
@@ -584,6 +665,40 @@ MEMBER_DASHBOARD = Dashboard(
                 groupby=("member_id", "month"),
                 row_limit=120,
                 width=4,
+            ),
+        ),
+        (
+            Chart(
+                "member_bill_share_month",
+                "My share of the pooled transit bill, latest month",
+                "fct_member_transit_bill_share_monthly",
+                "big_number_trend",
+                ("transit_share",),
+                x="month",
+                grain="P1M",
+                width=4,
+            ),
+            Chart(
+                "member_bill_share",
+                "My share of the pooled transit bill (as billed)",
+                "fct_member_transit_bill_share_monthly",
+                "raw_table",
+                columns=(
+                    "month",
+                    "document_status",
+                    "transit_share",
+                    "currency",
+                    "own_transit_p95_mbps",
+                    "allocation_method",
+                    "allocation_weight",
+                    "allocation_weight_unit",
+                    "pool_total",
+                    "document",
+                    "manifest_sha256",
+                ),
+                order_by=(("month", False),),
+                row_limit=120,
+                width=8,
             ),
         ),
         (
@@ -734,7 +849,8 @@ PURCHASING_DASHBOARD = Dashboard(
     "purchasing",
     "Transit purchasing",
     "purchasing",
-    "95th-percentile history against commits, provider split, members' transit use.",
+    "95th-percentile history against commits, provider split, members' transit use and bill shares, "
+    "tender scenarios.",
     (
         (
             Chart(
@@ -802,7 +918,148 @@ PURCHASING_DASHBOARD = Dashboard(
                 row_limit=100,
             ),
         ),
+        (
+            Chart(
+                "purchasing_bill_shares",
+                "Members' shares of the pooled transit bill (as billed)",
+                "fct_member_transit_bill_share_monthly",
+                "raw_table",
+                columns=(
+                    "month",
+                    "member_id",
+                    "document_status",
+                    "transit_share",
+                    "own_transit_p95_mbps",
+                    "allocation_method",
+                    "pool_total",
+                ),
+                order_by=(("month", False), ("transit_share", False)),
+                row_limit=5000,
+                width=12,
+            ),
+        ),
         (TENDER_NOTE,),
+        (
+            Chart(
+                "purchasing_tender_best",
+                "Cheapest tender scenario: expected monthly cost",
+                "fct_tender_scenarios",
+                "big_number",
+                ("expected_monthly_cost",),
+                width=4,
+            ),
+            Chart(
+                "purchasing_tender_scenarios",
+                "Tender scenarios, cheapest first",
+                "fct_tender_scenarios",
+                "raw_table",
+                columns=(
+                    "scenario_rank",
+                    "scenario",
+                    "commits",
+                    "expected_monthly_cost",
+                    "expected_total_cost",
+                    "cost_p95_total",
+                    "effective_price_per_mbps",
+                    "site_loads",
+                    "notes",
+                ),
+                order_by=(("scenario_rank", True),),
+                row_limit=100,
+                width=8,
+            ),
+        ),
+        (
+            Chart(
+                "purchasing_tender_split",
+                "Commit split of the cheapest scenario (Mbps)",
+                "fct_tender_scenario_providers",
+                "pie",
+                ("commit_mbps",),
+                groupby=("provider",),
+                where="scenario_rank = 1",
+                width=4,
+            ),
+            Chart(
+                "purchasing_tender_commits",
+                "Optimal commit per offer (one provider for the whole pool)",
+                "fct_tender_commits",
+                "raw_table",
+                columns=(
+                    "offer_rank",
+                    "provider",
+                    "commit_mbps",
+                    "tier_price_per_mbps",
+                    "burst_price_per_mbps",
+                    "expected_monthly_cost",
+                    "overage_probability",
+                    "worst_month_overage_probability",
+                    "expected_overage_cost",
+                    "effective_price_per_mbps",
+                ),
+                order_by=(("offer_rank", True),),
+                row_limit=100,
+                width=8,
+            ),
+        ),
+    ),
+)
+
+EXCHANGE_DASHBOARD = Dashboard(
+    "exchange",
+    "The exchange as a whole",
+    "exchange",
+    "Cooperative totals without any member's own figure: traffic, transit, the pooled bill and price.",
+    (
+        (EXCHANGE_NOTE,),
+        (
+            Chart(
+                "exchange_traffic_daily",
+                "Traffic over the exchange and transit per day (bit/s)",
+                "fct_exchange_traffic_daily",
+                "line",
+                ("exchange_avg_bps", "exchange_p95_bps", "transit_p95_bps"),
+                x="traffic_date",
+                grain="P1D",
+                width=8,
+            ),
+            Chart(
+                "exchange_price_month",
+                "Pooled transit price per Mbps, latest month",
+                "fct_exchange_traffic_monthly",
+                "big_number_trend",
+                ("pooled_price_per_mbps",),
+                x="month",
+                grain="P1M",
+                width=4,
+            ),
+        ),
+        (
+            Chart(
+                "exchange_bytes_daily",
+                "Bytes over the exchange and over transit per day",
+                "fct_exchange_traffic_daily",
+                "bar",
+                ("exchange_bytes", "transit_bytes"),
+                x="traffic_date",
+                grain="P1D",
+            ),
+            Chart(
+                "exchange_monthly",
+                "The exchange per month",
+                "fct_exchange_traffic_monthly",
+                "table",
+                (
+                    "exchange_p95_mbps",
+                    "transit_billed_mbps",
+                    "pool_transit_cost",
+                    "pooled_price_per_mbps",
+                    "members_counted",
+                ),
+                groupby=("month",),
+                row_limit=120,
+            ),
+        ),
     ),
 )
 
@@ -933,6 +1190,7 @@ DASHBOARDS: tuple[Dashboard, ...] = (
     ECONOMICS_DASHBOARD,
     PURCHASING_DASHBOARD,
     OPERATIONS_DASHBOARD,
+    EXCHANGE_DASHBOARD,
 )
 
 
@@ -1106,6 +1364,16 @@ def chart_params(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "header_font_size": 0.4,
                 "subheader_font_size": 0.15,
                 "rolling_type": "None",
+            }
+        )
+    elif chart.viz == "big_number":
+        common.update(
+            {
+                "metric": chart.metrics[0],
+                "y_axis_format": DATASET_METRIC_FORMAT.get((dataset.name, chart.metrics[0]))
+                or "SMART_NUMBER",
+                "header_font_size": 0.4,
+                "subheader_font_size": 0.15,
             }
         )
     elif chart.viz == "table":

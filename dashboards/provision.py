@@ -216,6 +216,11 @@ def provision(spec: dict[str, Any]) -> dict[str, int]:
         for name in names:
             if name == "member":
                 roles.extend(member_roles)
+            elif name == "member_totals":
+                # members open it only when they may read the totals (member_visibility = "totals"):
+                # a dashboard's roles may query the datasets of its charts
+                if spec.get("shared_datasets_for_members"):
+                    roles.extend(member_roles)
             elif name in roles_by_name:
                 roles.append(roles_by_name[name])
             else:

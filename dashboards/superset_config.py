@@ -81,3 +81,43 @@ def _no_roles(query: Any) -> Any:
 
 
 EXTRA_RELATED_QUERY_FILTERS = {"user": _only_self, "role": _no_roles}
+
+
+# --------------------------------------------------------------------------------------------------
+# Chart speed: the time-series pivot without pandas' per-group Python loop
+# --------------------------------------------------------------------------------------------------
+# Every time-series chart (ours and the ones the browser builds) ends in a "pivot" post-processing
+# step whose aggregate is {"operator": "mean"}. Superset turns that into functools.partial(np.mean),
+# which pandas cannot map to its compiled group-by, so it calls np.mean once per group in Python:
+# ~55% of a 7-day 5-minute chart's time (measured with py-spy: 0.55 s of 0.9 s for 2,016 points x
+# 2 metrics). The SQL has already grouped by the chart's x axis and series, so every pivot group
+# holds one row, and pandas' own "mean" gives the same number (NULL stays NULL). Only a bare mean
+# is swapped; any other operator or any options keep Superset's function.
+
+
+def _compiled_mean_in_pivot() -> None:
+    from functools import partial
+
+    import numpy as np
+    from pandas import NamedAgg
+    from superset.utils.pandas_postprocessing import pivot as pivot_module
+
+    original = pivot_module._get_aggregate_funcs
+    if getattr(original, "_peerpool_compiled_mean", False):
+        return
+
+    def aggregate_funcs(df: Any, aggregates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        funcs: dict[str, Any] = original(df, aggregates)
+        for name, agg in funcs.items():
+            func = agg.aggfunc
+            bare = isinstance(func, partial) and not func.args and not func.keywords
+            if bare and func.func in (np.mean, np.nanmean):
+                funcs[name] = NamedAgg(column=agg.column, aggfunc="mean")
+        return funcs
+
+    aggregate_funcs._peerpool_compiled_mean = True  # type: ignore[attr-defined]
+    pivot_module._get_aggregate_funcs = aggregate_funcs
+
+
+def FLASK_APP_MUTATOR(app: Any) -> None:  # Superset reads this name
+    _compiled_mean_in_pivot()

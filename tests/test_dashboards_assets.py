@@ -8,6 +8,7 @@ needs ``meta.chartId`` and ``meta.uuid``, datasets ``database_uuid``, charts ``d
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import itertools
 import json
@@ -309,7 +310,94 @@ def test_security_names_only_existing_datasets_and_dashboards() -> None:
     assert set(SECURITY["dashboards"]) == slugs
     for slug, roles in SECURITY["dashboards"].items():
         assert "peerpool_operator" in roles, slug
-        assert set(roles) <= {"member", "peerpool_operator", "peerpool_purchasing"}, slug
+        assert set(roles) <= {"member", "member_totals", "peerpool_operator", "peerpool_purchasing"}, slug
+
+
+def _dashboard_datasets(slug: str) -> set[str]:
+    """Names of the datasets the charts of one dashboard read."""
+    (dashboard,) = [d for d in DASHBOARDS.values() if d["slug"] == slug]
+    return {
+        DATASET_BY_UUID[CHART_BY_UUID[node["meta"]["uuid"]]["dataset_uuid"]]["table_name"]
+        for node in _chart_nodes(dashboard)
+    }
+
+
+def test_dashboards_open_to_members_read_only_what_members_are_granted() -> None:
+    """Dashboard role-based access lets a dashboard's roles query the datasets of its charts (Superset's
+    raise_for_access): a dashboard members open must read only datasets their role grants anyway, and
+    the one open with member_visibility = "totals" only the totals."""
+    member_datasets = set(SECURITY["member_datasets"])
+    totals = set(SECURITY.get("member_totals_datasets") or [])
+    for slug, roles in SECURITY["dashboards"].items():
+        if "member" in roles:
+            assert _dashboard_datasets(slug) <= member_datasets, slug
+        if "member_totals" in roles:
+            assert _dashboard_datasets(slug) <= totals, slug
+    open_with_totals = {slug for slug, roles in SECURITY["dashboards"].items() if "member_totals" in roles}
+    assert open_with_totals == {"exchange"}
+    assert _dashboard_datasets("exchange") == totals, "every totals dataset has a chart members can open"
+
+
+# ---- dbt exposures name exactly the marts each dashboard reads -------------------------------------
+
+
+def _marts_read(slug: str) -> set[str]:
+    """Marts behind a dashboard: its physical datasets, and the tables its virtual datasets' SQL reads."""
+    marts: set[str] = set()
+    for name in _dashboard_datasets(slug):
+        dataset = DATASET_BY_NAME[name]
+        if dataset["sql"]:
+            marts |= set(re.findall(r"\bmain\.([a-z_0-9]+)", dataset["sql"]))
+        else:
+            marts.add(name)
+    return marts
+
+
+def exposure_differences(exposures: list[dict[str, Any]]) -> list[str]:
+    """Every way the dashboard exposures and the dashboards' marts disagree (empty: they match)."""
+    problems = []
+    dashboards = [e for e in exposures if e["type"] == "dashboard"]
+    by_slug = {e["meta"]["dashboard_slug"]: e for e in dashboards}
+    if len(by_slug) != len(dashboards):
+        problems.append("two exposures name one dashboard")
+    slugs = {d["slug"] for d in DASHBOARDS.values()}
+    problems += [f"dashboard {slug} has no exposure" for slug in sorted(slugs - set(by_slug))]
+    problems += [f"exposure names no dashboard {slug}" for slug in sorted(set(by_slug) - slugs)]
+    for slug in sorted(set(by_slug) & slugs):
+        names = []
+        for ref in by_slug[slug]["depends_on"]:
+            match = re.fullmatch(r"ref\('([a-z_0-9]+)'\)", ref)
+            if match is None:
+                problems.append(f"{slug}: {ref!r} is not ref('<mart>')")
+            else:
+                names.append(match.group(1))
+        read = _marts_read(slug)
+        problems += [f"{slug}: exposure lists {n}, which no chart reads" for n in sorted(set(names) - read)]
+        problems += [f"{slug}: charts read {n}, missing in the exposure" for n in sorted(read - set(names))]
+        if len(names) != len(set(names)):
+            problems.append(f"{slug}: a mart listed twice")
+    return problems
+
+
+EXPOSURES = yaml.safe_load((MARTS / "_exposures.yml").read_text())["exposures"]
+
+
+def test_exposures_name_exactly_the_marts_each_dashboard_reads() -> None:
+    assert exposure_differences(EXPOSURES) == []
+
+
+def test_exposure_check_sees_a_missing_and_an_extra_mart() -> None:
+    """The comparison on an edited copy must report both directions (and a missing dashboard)."""
+    edited = copy.deepcopy(EXPOSURES)
+    purchasing = next(e for e in edited if e.get("meta", {}).get("dashboard_slug") == "purchasing")
+    purchasing["depends_on"].remove("ref('fct_tender_scenarios')")
+    purchasing["depends_on"].append("ref('fct_member_traffic_5min')")
+    edited = [e for e in edited if e.get("meta", {}).get("dashboard_slug") != "exchange"]
+    assert exposure_differences(edited) == [
+        "dashboard exchange has no exposure",
+        "purchasing: exposure lists fct_member_traffic_5min, which no chart reads",
+        "purchasing: charts read fct_tender_scenarios, missing in the exposure",
+    ]
 
 
 # ---- the database: read-only, no external access, URI from the environment ----------------------
