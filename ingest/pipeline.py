@@ -30,6 +30,12 @@ samples stay per datagram in Python. Records the C side does not take (another p
 with an error, damaged bytes) go through the spool reader, and pcap datagrams come one by one; their
 sFlow datagrams go into the same batch with ``FlowBatch.add``. Without the C decoder the pure path
 decodes to ``FlowSample`` objects. tests/test_pipeline_fast.py checks that both write the same lake.
+
+Two paths for NetFlow v9 / IPFIX, one result. By default (``ingest.netflow.columnar``; switched off
+with ``PEERPOOL_NETFLOW_PURE=1``) the decoder hands the bytes of fixed-length data sets to the file's
+``ColumnarBatch``, which reads them with numpy at each flush; variable-length sets keep the reference
+row dicts in their place. Chunk boundaries and row order are those of the row path;
+tests/test_netflow_fast.py checks that both write the same lake.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from ingest import spool as sp
 from ingest.enrich import AsnLookup, Enricher
 from ingest.loss import LossTracker
 from ingest.matrix import MatrixAggregator
-from ingest.netflow import NetflowDecodeError, NetflowDecoder, TemplateCache
+from ingest.netflow import NetflowDecodeError, NetflowDecoder, TemplateCache, columnar
 from ingest.pcap import PcapStats, read_udp_datagrams
 from ingest.sflow import fast
 from ingest.sflow.decode import CounterSample, FlowSample, SflowDatagram, SflowDecodeError, decode_datagram
@@ -252,6 +258,8 @@ class _FlowsBuffer:
         self.chunks: list[pa.Table] = []
         self.batch = batch
         self.matrix = matrix
+        # NetFlow / IPFIX decoded column-wise (NetflowDecoder.decode_into); None: rows in ``records``
+        self.netflow: columnar.ColumnarBatch | None = None
 
     def batch_added(self) -> None:
         """Samples went into the batch (``FlowBatch.add`` / ``add_spool``): flush it when full, as
@@ -264,6 +272,12 @@ class _FlowsBuffer:
         self.samples.extend(samples)
         self.sample_ctx.append((len(samples), received_ns, agent, sub_agent))
         if len(self.samples) >= FLOWS_CHUNK:
+            self._flush()
+
+    def netflow_added(self) -> None:
+        """Records went into the NetFlow batch: flush it when full, as ``add_records`` does."""
+        assert self.netflow is not None
+        if len(self.netflow) >= FLOWS_CHUNK:
             self._flush()
 
     def add_records(self, rows: list[dict[str, object]]) -> None:
@@ -301,6 +315,9 @@ class _FlowsBuffer:
         if self.records:
             self.chunks.append(self._enrich(self._records_table()))
             self.records = []
+        if self.netflow is not None and len(self.netflow):
+            # the batch's table is the one from_pylist makes of the same rows, in the same order
+            self.chunks.append(self._enrich(_record_times(self.netflow.table(_RECORDS_SCHEMA))))
 
     def _sflow_table(self) -> pa.Table:
         samples = self.samples
@@ -430,11 +447,7 @@ class _FlowsBuffer:
 
     def _records_table(self) -> pa.Table:
         """NetFlow / IPFIX row dicts -> Arrow; times arrive as ns integers and become us timestamps."""
-        table = pa.Table.from_pylist(self.records, schema=_RECORDS_SCHEMA)
-        for name in _RECORD_TIMES:
-            index = table.schema.get_field_index(name)
-            table = table.set_column(index, name, pc.divide(table.column(name), 1000).cast(lk.TS))
-        return table
+        return _record_times(pa.Table.from_pylist(self.records, schema=_RECORDS_SCHEMA))
 
     def _enrich(self, table: pa.Table) -> pa.Table:
         """Members, ports and origin ASes, looked up once per distinct value (dictionary encoding)."""
@@ -520,6 +533,7 @@ class Pipeline:
         self.loss = LossTracker(state.load_loss())
         self.newest_ns = state.newest_ns()
         self.fast = fast.enabled()  # the C sFlow decoder and the columnar path (same lake, faster)
+        self.netflow_columnar = columnar.enabled()  # NetFlow / IPFIX decoded column-wise (same lake)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -733,31 +747,51 @@ class Pipeline:
         }
 
     def _netflow(self, work: _FileWork, d: Datagram) -> None:
+        """One NetFlow v9 / IPFIX datagram: decoded into the file's column-wise batch (or, with
+        ``PEERPOOL_NETFLOW_PURE=1``, into row dicts), quarantined when damaged (what decoded before
+        the damage is kept), counted, and its sequence number given to the loss tracker."""
         s = work.summary
         stats = self.netflow.stats
+        batch = work.flows.netflow
         options_before, pending_before = stats.options_records, stats.pending
         failed = False
-        try:
-            rows = self.netflow.decode(d.data, d.source_ip, d.received_ns)
-        except NetflowDecodeError as exc:
-            version = (d.data[0] << 8) | d.data[1] if len(d.data) >= 2 else -1
-            self._quarantine(work, d, {9: "netflow9", 10: "ipfix"}.get(version, "netflow"), exc)
-            rows, failed = exc.records, True
-            if rows:
-                s.partially_decoded += 1
-        except DecodeError as exc:
-            self._quarantine(work, d, "netflow", exc)
-            return
-        own = sum(1 for r in rows if r["received_at"] == d.received_ns)
-        s.released_records += len(rows) - own
-        s.flow_records += len(rows)
+        data = d.data
+        version = (data[0] << 8) | data[1] if len(data) >= 2 else -1
+        if batch is not None:
+            rows_before, own_before = batch.rows, batch.own
+            try:
+                self.netflow.decode_into(batch, data, d.source_ip, d.received_ns)
+            except NetflowDecodeError as exc:
+                self._quarantine(work, d, {9: "netflow9", 10: "ipfix"}.get(version, "netflow"), exc)
+                failed = True
+                if batch.rows > rows_before:
+                    s.partially_decoded += 1
+            except DecodeError as exc:  # the decoder raises NetflowDecodeError only; as below
+                self._quarantine(work, d, "netflow", exc)
+                return
+            count, own = batch.rows - rows_before, batch.own - own_before
+        else:
+            try:
+                rows = self.netflow.decode(data, d.source_ip, d.received_ns)
+            except NetflowDecodeError as exc:
+                self._quarantine(work, d, {9: "netflow9", 10: "ipfix"}.get(version, "netflow"), exc)
+                rows, failed = exc.records, True
+                if rows:
+                    s.partially_decoded += 1
+            except DecodeError as exc:
+                self._quarantine(work, d, "netflow", exc)
+                return
+            count = len(rows)
+            own = sum(1 for r in rows if r["received_at"] == d.received_ns)
+        s.released_records += count - own
+        s.flow_records += count
         pending = stats.pending - pending_before
         s.pending_sets += pending
         s.options_records += stats.options_records - options_before
-        if rows:
+        if batch is not None:
+            work.flows.netflow_added()
+        elif rows:
             work.flows.add_records(rows)
-        data = d.data
-        version = (data[0] << 8) | data[1]
         if version == 10 and len(data) >= 16:
             s.ipfix_datagrams += 1
             sequence, domain = struct.unpack_from("!II", data, 8)
@@ -797,6 +831,8 @@ class Pipeline:
         else:
             flows = _FlowsBuffer(self.enricher, str(item.path))
             sflow = self._sflow
+        if self.netflow_columnar:
+            flows.netflow = columnar.ColumnarBatch(self.netflow.stats)
         work = _FileWork(summary, flows, matrix)
         self.loss.begin_file(previous.loss_before if previous is not None and force else None)
         newest = 0
@@ -926,6 +962,14 @@ def _rows_table(table_name: str, rows: list[dict[str, Any]]) -> pa.Table:
         else:
             columns[f.name] = pa.array(values, type=f.type)
     return pa.table(columns, schema=schema)
+
+
+def _record_times(table: pa.Table) -> pa.Table:
+    """NetFlow / IPFIX records with their times as ns integers -> the lake's us timestamps."""
+    for name in _RECORD_TIMES:
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.divide(table.column(name), 1000).cast(lk.TS))
+    return table
 
 
 def _ts_array(values: list[Any]) -> pa.Array:

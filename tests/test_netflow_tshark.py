@@ -13,6 +13,9 @@ records plus options records), the data sets still lacking a template at the end
 flow record addresses, ports, protocol, octets, packets, interface indexes, MACs, VLAN, IP
 version, flow start/end and an in-record sampling interval.
 
+Every comparison runs on both decoding paths: the reference row converters (``decode``) and the
+column-wise path the pipeline uses by default (``decode_into`` + ``ColumnarBatch``).
+
 Where peerpool and tshark disagree the test says which is right and why (``DISAGREEMENTS``);
 three of those are settled by running tshark live on a corrected copy of the capture.
 
@@ -37,6 +40,7 @@ from typing import Any
 import pytest
 
 from ingest.netflow import NetflowDecodeError, NetflowDecoder, TemplateCache
+from ingest.netflow.columnar import ColumnarBatch
 from ingest.pcap import PcapStats, read_udp_datagrams
 from peerpool.errors import DecodeError
 from tests.conftest import require_tool
@@ -60,6 +64,8 @@ def _flow_captures(versions: set[str]) -> list[str]:
 V9_IPFIX = _flow_captures({"9", "10"})
 V5 = _flow_captures({"5"})
 GENERATED = ["pmacct-nfprobe-v9", "pmacct-nfprobe-v10", "softflowd-v9", "softflowd-v10"]
+# the reference row converters, and the column-wise path the pipeline uses by default
+PATHS = ["reference", "columnar"]
 
 # Captures where tshark's decode is not the truth, with the reason. The check used instead is
 # named in each entry and implemented in the tests below.
@@ -336,25 +342,35 @@ def unmatched(
     return missing, extra
 
 
-def decode_capture(pcap: Path, decoder: NetflowDecoder | None = None) -> tuple[NetflowDecoder, list[Any]]:
+def decode_capture(
+    pcap: Path, decoder: NetflowDecoder | None = None, path: str = "reference"
+) -> tuple[NetflowDecoder, list[Any]]:
+    """Decode every datagram: ``path`` "reference" to row dicts (``decode``), "columnar" into a
+    ``ColumnarBatch`` (``decode_into``, what the pipeline uses by default) read back as rows."""
     decoder = decoder or NetflowDecoder(TemplateCache())
-    records: list[tuple[int, dict[str, Any]]] = []
+    batch = ColumnarBatch(decoder.stats)
+    rows: list[dict[str, Any]] = []
     for datagram in read_udp_datagrams(pcap, PcapStats()):
         try:
-            rows = decoder.decode(datagram.payload, datagram.src_ip, datagram.timestamp_ns)
+            if path == "columnar":
+                decoder.decode_into(batch, datagram.payload, datagram.src_ip, datagram.timestamp_ns)
+            else:
+                rows.extend(decoder.decode(datagram.payload, datagram.src_ip, datagram.timestamp_ns))
         except NetflowDecodeError as exc:  # pragma: no cover - a failure path, reported below
             raise AssertionError(f"{pcap}: {exc}") from exc
-        records.extend((int(str(r["received_at"])), comparable(r)) for r in rows)
-    return decoder, records
+    if path == "columnar":
+        rows = batch.table().to_pylist()
+    return decoder, [(int(str(r["received_at"])), comparable(r)) for r in rows]
 
 
 # --- the comparisons -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("capture", [c for c in V9_IPFIX if c not in DISAGREEMENTS])
-def test_capture_matches_tshark(capture: str) -> None:
+def test_capture_matches_tshark(capture: str, path: str) -> None:
     tshark = TsharkCapture(load_tshark(REALDATA / "tshark" / capture.replace(".pcap", ".tshark.json")))
-    decoder, records = decode_capture(REALDATA / "pcaps" / capture)
+    decoder, records = decode_capture(REALDATA / "pcaps" / capture, path=path)
     stats = decoder.stats
     assert stats.errors.get("unsupported version", 0) == 0
     assert stats.templates == tshark.templates
@@ -366,11 +382,12 @@ def test_capture_matches_tshark(capture: str) -> None:
     assert not missing and not extra, f"tshark only: {missing[:3]}\npeerpool only: {extra[:3]}"
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", GENERATED)
-def test_generated_exporter_capture_matches_tshark(name: str) -> None:
+def test_generated_exporter_capture_matches_tshark(name: str, path: str) -> None:
     """pmacct nfprobe and softflowd output for synth.pcap: 3000 flows each, all fields equal."""
     tshark = TsharkCapture(load_tshark(REALDATA / "generated" / f"{name}.tshark.json.gz"))
-    decoder, records = decode_capture(REALDATA / "generated" / f"{name}.pcap")
+    decoder, records = decode_capture(REALDATA / "generated" / f"{name}.pcap", path=path)
     counts = next(
         json.loads(line)["counts"]["cflow"]
         for line in (REALDATA / "generated" / "TSHARK_COUNTS.jsonl").read_text().splitlines()
@@ -385,10 +402,11 @@ def test_generated_exporter_capture_matches_tshark(name: str) -> None:
     assert not missing and not extra, f"tshark only: {missing[:3]}\npeerpool only: {extra[:3]}"
 
 
-def test_h3c_record_framing_beats_tshark_abort() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_h3c_record_framing_beats_tshark_abort(path: str) -> None:
     capture = "logstash-codec-netflow/netflow_9_h3c.pcap"
     tshark = TsharkCapture(load_tshark(REALDATA / "tshark" / capture.replace(".pcap", ".tshark.json")))
-    decoder, records = decode_capture(REALDATA / "pcaps" / capture)
+    decoder, records = decode_capture(REALDATA / "pcaps" / capture, path=path)
     assert len(tshark.flows) == 1  # tshark gave up after the malformed first record
     missing, _extra = unmatched(tshark.flows, records)
     assert not missing
@@ -402,10 +420,11 @@ def test_h3c_record_framing_beats_tshark_abort() -> None:
     assert all(r["ip_version"] == 4 and r["bytes"] is not None for _, r in records)
 
 
-def test_h3c_varstring_in_netflow9() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_h3c_varstring_in_netflow9(path: str) -> None:
     capture = "logstash-codec-netflow/netflow_9_h3c_netstream_with_varstring.pcap"
     tshark = TsharkCapture(load_tshark(REALDATA / "tshark" / capture.replace(".pcap", ".tshark.json")))
-    decoder, records = decode_capture(REALDATA / "pcaps" / capture)
+    decoder, records = decode_capture(REALDATA / "pcaps" / capture, path=path)
     missing, extra = unmatched(tshark.flows, records)
     assert not missing and not extra
     assert decoder.stats.data_records == 1 and not decoder.stats.errors

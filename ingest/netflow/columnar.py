@@ -23,10 +23,13 @@ Exporter state that decides a sampling rate can change between two sets (options
 The decoder rebuilds its per-template binding whenever it does, so the batch records, per set,
 the binding that was current: its set rate, and for templates that carry sampler / selector ids
 or in-record rates a copy of the exporter's sampling table taken when the binding was made.
+
+``PEERPOOL_NETFLOW_PURE=1`` switches the pipeline back to row dicts (:func:`enabled`).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.netflow import elements as ie
 from ingest.netflow.layout import (
@@ -50,11 +54,38 @@ from ingest.netflow.layout import (
     Slot,
 )
 from ingest.netflow.templates import ExporterState, SamplerKey
+from peerpool.lake import FLOWS, TS
 
 if TYPE_CHECKING:
     from ingest.netflow.decoder import DecoderStats
 
 Row = dict[str, object]
+
+PURE_ENV: Final = "PEERPOOL_NETFLOW_PURE"
+
+# the columns the decoder fills (the rest of FLOWS is enrichment and the source file, added by the
+# pipeline), times as int64 ns: what ``pa.Table.from_pylist`` makes of reference rows
+_ENRICHMENT: Final = (
+    "src_member_id",
+    "dst_member_id",
+    "src_port_id",
+    "dst_port_id",
+    "src_asn",
+    "dst_asn",
+    "source_file",
+)
+RECORDS_SCHEMA: Final = pa.schema(
+    [(f.name, pa.int64() if f.type == TS else f.type) for f in FLOWS if f.name not in _ENRICHMENT]
+)
+
+
+def enabled() -> bool:
+    """True unless ``PEERPOOL_NETFLOW_PURE`` is set (1/true/yes): then the pipeline decodes
+    NetFlow / IPFIX to row dicts with the reference converters only (to compare, or to rule the
+    column-wise path out when chasing a problem)."""
+    return os.environ.get(PURE_ENV, "").strip().lower() not in ("1", "true", "yes")
+
+
 U64 = np.ndarray[Any, np.dtype[np.uint64]]
 I64 = np.ndarray[Any, np.dtype[np.int64]]
 Mask = np.ndarray[Any, np.dtype[np.bool_]]
@@ -143,7 +174,7 @@ class Text:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         encoded = column.dictionary_encode()
-        indices = pa.compute.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy()
+        indices = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy()
         return Text(encoded.dictionary, np.asarray(indices, dtype=np.int64))
 
 
@@ -160,7 +191,7 @@ def _ipv4_text(values: np.ndarray[Any, Any]) -> Text:
         _PAIRS = pa.array([f"{i >> 8}.{i & 255}" for i in range(65536)], pa.string())
     encoded = pa.array(values.astype(np.uint32)).dictionary_encode()
     distinct = encoded.dictionary.to_numpy().astype(np.int64)
-    text = pa.compute.binary_join_element_wise(
+    text = pc.binary_join_element_wise(
         _PAIRS.take(pa.array(distinct >> 16)), _PAIRS.take(pa.array(distinct & 0xFFFF)), "."
     )
     return Text(text, encoded.indices.to_numpy().astype(np.int64))
@@ -606,7 +637,7 @@ class ColumnarBatch:
         self._snapshot_index, self._dict_rows = {}, []
         self._last_header = None
 
-    def table(self, schema: pa.Schema) -> pa.Table:
+    def table(self, schema: pa.Schema = RECORDS_SCHEMA) -> pa.Table:
         """The records held, in the order they were added, as a table of ``schema`` (the FLOWS
         columns without enrichment, times as int64 ns); then empties the batch."""
         parts: list[dict[str, Column]] = []
@@ -665,7 +696,7 @@ def _from_rows(rows: list[Row], schema: pa.Schema) -> dict[str, Column]:
         if pa.types.is_string(f.type):
             out[f.name] = Text.of(column)
         else:
-            values = pa.compute.fill_null(column, 0).to_numpy().astype(np.int64)
+            values = pc.fill_null(column, 0).to_numpy().astype(np.int64)
             out[f.name] = Numbers(values, column.is_valid().to_numpy(zero_copy_only=False))
     return out
 
