@@ -8,7 +8,7 @@ tables (``LAKE/exports/<table>.parquet``, the dbt source ``exports``):
 
 * ``bill_transit_shares``: for every month folder ``EXPORTS/YYYY-MM/``, the document in force:
   the highest ``correction-NN``, else ``final``, else ``preview``; one row per member with a
-  transit share line. Every file read is checked against the document's ``MANIFEST.json``
+  transit share line. Every file of the document is checked against its ``MANIFEST.json``
   (sha256); the lines CSV, the bill JSON and each member's evidence pack must agree on every
   amount, and the shares must add up to the pool's total where the document states it.
 * ``tender_scenarios``, ``tender_scenario_providers``, ``tender_commits``: the newest
@@ -204,6 +204,21 @@ class _Document:
                 f"{self.label}; move it back where `peerpool bill` wrote it"
             )
 
+    def verify_all(self) -> None:
+        """Every file the manifest lists is there with its sha256 (the whole document, not only the
+        files read: a document is taken as it was written or not at all)."""
+        for relative, expected in self.hashes.items():
+            path = self.directory / relative
+            digest = hashlib.sha256()
+            try:
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            except FileNotFoundError as exc:
+                raise DocumentChanged(f"{path}: listed in its {MANIFEST} but missing; {_REFUSED}") from exc
+            if digest.hexdigest() != expected:
+                raise DocumentChanged(f"{path}: sha256 differs from {self.label}/{MANIFEST}; {_REFUSED}")
+
     def read(self, relative: str) -> bytes:
         path = self.directory / relative
         expected = self.hashes.get(relative)
@@ -236,6 +251,7 @@ def _share_line(lines: list[dict[str, Any]], where: str) -> dict[str, Any]:
 def read_bill_document(directory: Path) -> list[dict[str, Any]]:
     """One row per member transit share of the bill document in ``directory`` (checked, see module)."""
     doc = _Document(directory)
+    doc.verify_all()
     month = doc.month
     bill_path = directory / f"bill-{month}.json"
     try:
