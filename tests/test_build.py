@@ -789,6 +789,8 @@ MART_KEYS = {
     "fct_peering_vs_transit": "member_id, month",
     "fct_member_pair_traffic_daily": "traffic_date, src_member_id, dst_member_id",
     "fct_member_traffic_daily": "member_id, traffic_date",
+    "fct_exchange_traffic_daily": "traffic_date",
+    "fct_exchange_traffic_monthly": "month",
 }
 
 
