@@ -96,11 +96,14 @@ EXTRA_RELATED_QUERY_FILTERS = {"user": _only_self, "role": _no_roles}
 
 
 def _compiled_mean_in_pivot() -> None:
+    import importlib
     from functools import partial
 
     import numpy as np
     from pandas import NamedAgg
-    from superset.utils.pandas_postprocessing import pivot as pivot_module
+
+    # the package re-exports the function ``pivot`` under the module's name: import the module itself
+    pivot_module = importlib.import_module("superset.utils.pandas_postprocessing.pivot")
 
     original = pivot_module._get_aggregate_funcs
     if getattr(original, "_peerpool_compiled_mean", False):
@@ -119,5 +122,36 @@ def _compiled_mean_in_pivot() -> None:
     pivot_module._get_aggregate_funcs = aggregate_funcs
 
 
+# --------------------------------------------------------------------------------------------------
+# Metadata database: SQLite in write-ahead-log mode
+# --------------------------------------------------------------------------------------------------
+# Superset writes an audit row (who fetched which chart) to its metadata database on every request
+# and commits it: with SQLite's default rollback journal and full sync that commit was ~20% of a
+# chart request (py-spy), and a second process (provisioning, the demo's CLI calls) hit "database is
+# locked". WAL lets readers and one writer work side by side; synchronous=NORMAL is the setting the
+# SQLite documentation gives for WAL (the database stays consistent on a crash; the last audit rows
+# may be lost on a power failure, never the dashboards or the users).
+
+
+def _sqlite_wal(app: Any) -> None:
+    from sqlalchemy import event
+    from superset.extensions import db
+
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # connections opened before the listener get the pragmas on their next use
+
+
 def FLASK_APP_MUTATOR(app: Any) -> None:  # Superset reads this name
     _compiled_mean_in_pivot()
+    _sqlite_wal(app)
