@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import socket
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -555,8 +556,8 @@ class _Group:
 
     plan: FixedPlan
     bodies: list[Any] = field(default_factory=list)  # bytes-like, whole records only
-    sets: list[int] = field(default_factory=list)
-    # per set, flat: first row, records, header index, set rate, snapshot index or -1,
+    sets: array[int] = field(default_factory=lambda: array("q"))
+    # per set, flat int64s: first row, records, header index, set rate, snapshot index or -1,
     # uptime reference or -1
 
 
@@ -584,6 +585,38 @@ class ColumnarBatch:
     def __len__(self) -> int:
         return self.rows
 
+    def header_index(self, header: Any) -> int:
+        """Register the datagram ``header`` (``decoder._Header``) its sets refer to; its index."""
+        if header is not self._last_header:
+            self._last_header = header
+            code = self._exporter_codes.get(header.exporter)
+            if code is None:
+                code = self._exporter_codes[header.exporter] = len(self.exporters)
+                self.exporters.append(header.exporter)
+            self._headers.append(
+                (header.received_at_ns, code, header.domain, header.sequence, header.export_time_s)
+            )
+        return len(self._headers) - 1
+
+    def snapshot_index(self, snapshot: RateSnapshot | None) -> int:
+        """Register the rate snapshot of a binding with per-record rates; -1 for None."""
+        if snapshot is None:
+            return -1
+        index = self._snapshot_index.get(id(snapshot), -1)
+        if index < 0:
+            index = self._snapshot_index[id(snapshot)] = len(self.snapshots)
+            self.snapshots.append(snapshot)
+        return index
+
+    def group(self, plan: FixedPlan) -> _Group:
+        """Where the sets of ``plan`` go: ``bodies`` and, per set, six numbers in ``sets`` (see
+        ``_Group``). The decoder appends to them directly for the sets of one datagram and then
+        adds the records to ``rows`` and ``own`` itself (``add_set`` is the one-call form)."""
+        group = self._groups.get(plan)
+        if group is None:
+            group = self._groups[plan] = _Group(plan)
+        return group
+
     def add_set(
         self,
         plan: FixedPlan,
@@ -597,27 +630,11 @@ class ColumnarBatch:
         """Hold ``n`` whole records of ``plan`` (``body``: their bytes) with their context: the
         datagram ``header`` (``decoder._Header``), the set's rate, the binding's rate snapshot
         (per-record rates) and the uptime reference (-1: unknown)."""
-        if header is not self._last_header:
-            self._last_header = header
-            code = self._exporter_codes.get(header.exporter)
-            if code is None:
-                code = self._exporter_codes[header.exporter] = len(self.exporters)
-                self.exporters.append(header.exporter)
-            self._headers.append(
-                (header.received_at_ns, code, header.domain, header.sequence, header.export_time_s)
-            )
-        snap = -1
-        if snapshot is not None:
-            snap = self._snapshot_index.get(id(snapshot), -1)
-            if snap < 0:
-                snap = self._snapshot_index[id(snapshot)] = len(self.snapshots)
-                self.snapshots.append(snapshot)
-        group = self._groups.get(plan)
-        if group is None:
-            group = self._groups[plan] = _Group(plan)
+        hidx = self.header_index(header)
+        group = self.group(plan)
         group.bodies.append(body)
         rows = self.rows
-        group.sets.extend((rows, n, len(self._headers) - 1, set_rate, snap, ref_up))
+        group.sets.extend((rows, n, hidx, set_rate, self.snapshot_index(snapshot), ref_up))
         self.rows = rows + n
         if header.received_at_ns == self.arrival:
             self.own += n
@@ -646,7 +663,7 @@ class ColumnarBatch:
         headers = np.array(self._headers, dtype=np.int64).reshape(-1, 5)
         exporters = pa.array(self.exporters, pa.string())
         for group in self._groups.values():
-            sets = np.array(group.sets, dtype=np.int64).reshape(-1, 6)
+            sets = np.frombuffer(group.sets, dtype=np.int64).reshape(-1, 6)
             per_set = sets[:, 1]
             n = int(per_set.sum())
             records = np.frombuffer(b"".join(group.bodies), dtype=group.plan.dtype, count=n)
@@ -704,6 +721,14 @@ def _from_rows(rows: list[Row], schema: pa.Schema) -> dict[str, Column]:
 def _assemble(parts: list[Column], where: I64, in_order: bool, typ: pa.DataType) -> pa.Array:
     """One column of every part, put in row order (``where``: the row of each part's record)."""
     total = len(where)
+    if all(isinstance(p, Numbers) and p.valid is not None and not p.valid.any() for p in parts):
+        return pa.nulls(total, typ)
+    if isinstance(parts[0], Text) and all(
+        isinstance(p, Text) and len(p.dictionary) == 1 and p.dictionary.equals(parts[0].dictionary)
+        and (p.indices == 0).all()
+        for p in parts
+    ):  # fmt: skip
+        return pa.repeat(parts[0].dictionary[0], total)
     if isinstance(parts[0], Text):
         dictionaries: list[pa.Array] = []
         indices: list[I64] = []

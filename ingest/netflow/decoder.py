@@ -302,11 +302,15 @@ class NetflowDecoder:
         options_set = ie.NETFLOW9_OPTIONS_TEMPLATE_SET_ID if v9 else ie.IPFIX_OPTIONS_TEMPLATE_SET_ID
         view = memoryview(data)
         # decode_into's shortcut for a data set whose template is bound and read column-wise:
-        # what _data_set would do for it, without the calls
+        # what _data_set would do for it, without the calls. Per set id, what its sets need is
+        # worked out once per datagram, and forgotten after any other set (a template, options
+        # data or data taking the long way may change templates, bindings or exporter state).
         sink = self._sink
         bindings, templates, cache = self._bindings, self._templates, self.cache
         exporter, domain = header.exporter, header.domain
         ref_ms = header.export_time_s * 1000
+        shortcuts: dict[int, tuple[Any, int, int, int, int, bool]] = {}
+        header_index = -1
         while pos < end:
             if end - pos < ie.SET_HEADER_LENGTH:
                 self.stats.count("padding after last set")
@@ -336,37 +340,47 @@ class NetflowDecoder:
                     rows,
                 )
             if set_id >= ie.MIN_DATA_SET_ID and sink is not None:
-                key = (exporter, domain, set_id)
-                binding = bindings.get(key)
-                if (
-                    binding is not None
-                    and binding.plan is not None
-                    and templates.get(key) is binding.template
-                    and binding.state_generation == cache.state_generation
-                ):
-                    size = binding.record_length
-                    n = (length - ie.SET_HEADER_LENGTH) // size
-                    if n:
+                shortcut = shortcuts.get(set_id)
+                if shortcut is None:
+                    key = (exporter, domain, set_id)
+                    binding = bindings.get(key)
+                    if (
+                        binding is not None
+                        and binding.plan is not None
+                        and templates.get(key) is binding.template
+                        and binding.state_generation == cache.state_generation
+                    ):
                         if v9:
                             ref_up = header.sys_uptime_ms
                         elif binding.init_ms is not None:
                             ref_up = (ref_ms - binding.init_ms) & 0xFFFFFFFF
                         else:
                             ref_up = -1
-                        start = pos + ie.SET_HEADER_LENGTH
-                        sink.add_set(
-                            binding.plan,
-                            view[start : start + n * size],
-                            n,
-                            header,
+                        if header_index < 0:
+                            header_index = sink.header_index(header)
+                        shortcut = shortcuts[set_id] = (
+                            sink.group(binding.plan),
+                            binding.record_length,
                             binding.set_rate,
-                            binding.snapshot,
+                            sink.snapshot_index(binding.snapshot),
                             ref_up,
+                            binding.rate_known,
                         )
-                        if not binding.rate_known:
+                if shortcut is not None:
+                    group, size, set_rate, snapshot, ref_up, rate_known = shortcut
+                    n = (length - ie.SET_HEADER_LENGTH) // size
+                    if n:
+                        start = pos + ie.SET_HEADER_LENGTH
+                        group.bodies.append(view[start : start + n * size])
+                        group.sets.extend((sink.rows, n, header_index, set_rate, snapshot, ref_up))
+                        sink.rows += n
+                        sink.own += n  # this datagram's own set (sink.arrival is its arrival)
+                        if not rate_known:
                             self.stats.unknown_sampling += n
                     pos += length
                     continue
+            if shortcuts:
+                shortcuts.clear()
             body = view[pos + ie.SET_HEADER_LENGTH : pos + length]
             body_offset = pos + ie.SET_HEADER_LENGTH
             if set_id >= ie.MIN_DATA_SET_ID:
