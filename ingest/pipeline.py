@@ -652,6 +652,19 @@ class Pipeline:
         )
         work.summary.quarantined += 1
 
+    def _quarantine_arrival(self, work: _FileWork, d: Datagram) -> None:
+        """An arrival time no lake timestamp can hold (before 1970 or past 2262: the spool record is
+        damaged or not written by ``peerpool collect``): the datagram is quarantined whole, filed
+        under the file's newest arrival like damaged spool bytes, and the rest of the file goes on."""
+        error = DecodeError(
+            f"arrival time {d.received_ns} ns is outside what the lake stores (0..2**63-1 ns since 1970); "
+            "the spool record is damaged or was not written by 'peerpool collect'",
+            offset=0,
+        )
+        protocol = {sp.PROTO_SFLOW5: "sflow5", sp.PROTO_IPFIX: "ipfix", sp.PROTO_NETFLOW9: "netflow9"}
+        self._quarantine(work, d, protocol.get(d.protocol, "unknown"), error)
+        work.quarantine[-1]["received_at"] = None
+
     def _sflow(self, work: _FileWork, d: Datagram) -> None:
         s = work.summary
         try:
@@ -694,13 +707,10 @@ class Pipeline:
         flows = work.flows
         assert flows.batch is not None
         received = d.received_ns
-        in_range = 0 <= received <= _INT64_MAX
+        # ``process`` quarantined arrival times outside 0..2**63-1 before they got here
         added, agent, sub_agent, sequence, uptime_ms, runs, counter_samples, error = flows.batch.add(
-            d.data, received if in_range else 0
+            d.data, received
         )
-        if added and not in_range:
-            # the pure path fails on this arrival time too, when it builds the flows table
-            raise OverflowError(f"arrival time {received} ns of a flow sample does not fit the lake")
         if error is not None:
             self._quarantine(work, d, "sflow5", error)
             if agent is None:
@@ -838,6 +848,9 @@ class Pipeline:
         newest = 0
         for d in self._datagrams(item, work):
             summary.datagrams += 1
+            if not 0 <= d.received_ns <= _INT64_MAX:
+                self._quarantine_arrival(work, d)
+                continue
             if d.received_ns > newest:
                 newest = d.received_ns
             if d.protocol == sp.PROTO_SFLOW5:

@@ -290,9 +290,9 @@ def test_damaged_spool_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_arrival_times_beyond_int64(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A spool record's arrival time is a u64; past 2**63 the C batch leaves the record to the
-    per-datagram path. Counter samples then go in as on the pure path; a flow sample fails the file
-    on both paths (the flows table has no such timestamp)."""
+    """A spool record's arrival time is a u64; past 2**63 no lake timestamp holds it. On both paths
+    that datagram (counter or flow samples alike) is quarantined, filed under the file's newest good
+    arrival, and the rest of the file is stored."""
     from tests.test_sflow_decode import counter_sample, datagram, flow_sample, generic_counters, raw_header
 
     counters_only = datagram([counter_sample([generic_counters()])])
@@ -304,14 +304,16 @@ def test_arrival_times_beyond_int64(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         sp.MAGIC
         + sp.encode_record(counters_only, T0, af, raw, 6343, sp.PROTO_SFLOW5)
         + sp.encode_record(counters_only, late, af, raw, 6343, sp.PROTO_SFLOW5)
+        + sp.encode_record(with_flow, late, af, raw, 6343, sp.PROTO_SFLOW5)
+        + sp.encode_record(with_flow, T0 + 1, af, raw, 6343, sp.PROTO_SFLOW5)
     )
-    _, files = run_both(monkeypatch, tmp_path / "counters", [spool])
-    assert files[0]["counter_samples"] == 2
-    spool.write_bytes(sp.MAGIC + sp.encode_record(with_flow, late, af, raw, 6343, sp.PROTO_SFLOW5))
-    for mode in ("1", "0"):
-        monkeypatch.setenv(fast.PURE_ENV, mode)
-        with pytest.raises(OverflowError):
-            process_files([spool], tmp_path / f"flow{mode}")
+    tables, files = run_both(monkeypatch, tmp_path / "late", [spool])
+    assert (files[0]["counter_samples"], files[0]["flow_samples"], files[0]["quarantined"]) == (1, 1, 2)
+    quarantine = pa.concat_tables(t for name, t in tables.items() if name.startswith("quarantine/"))
+    assert quarantine.num_rows == 2 and rows(tables, "flows") == 1
+    assert all("arrival time 9223372036854775813 ns" in r for r in quarantine["reason"].to_pylist())
+    # filed under the newest good arrival of the file (T0 + 1 ns; the lake keeps microseconds)
+    assert quarantine["received_at"].cast(pa.int64()).to_pylist() == [(T0 + 1) // 1000] * 2
 
 
 def test_a_value_the_lake_cannot_hold_is_quarantined_alike(
