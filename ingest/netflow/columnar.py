@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import socket
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -556,9 +555,14 @@ class _Group:
 
     plan: FixedPlan
     bodies: list[Any] = field(default_factory=list)  # bytes-like, whole records only
-    sets: array[int] = field(default_factory=lambda: array("q"))
-    # per set, flat int64s: first row, records, header index, set rate, snapshot index or -1,
-    # uptime reference or -1
+    sets: list[int] = field(default_factory=list)  # per set, flat: first row, records
+    runs: list[int] = field(default_factory=list)
+    # per run of sets with the same context, flat: index of its first set, header index, set rate,
+    # snapshot index or -1, uptime reference or -1
+
+    def run(self, header_index: int, set_rate: int, snapshot: int, ref_up: int) -> None:
+        """The sets added from now on have this context (until the next run)."""
+        self.runs.extend((len(self.sets) // 2, header_index, set_rate, snapshot, ref_up))
 
 
 class ColumnarBatch:
@@ -609,9 +613,10 @@ class ColumnarBatch:
         return index
 
     def group(self, plan: FixedPlan) -> _Group:
-        """Where the sets of ``plan`` go: ``bodies`` and, per set, six numbers in ``sets`` (see
-        ``_Group``). The decoder appends to them directly for the sets of one datagram and then
-        adds the records to ``rows`` and ``own`` itself (``add_set`` is the one-call form)."""
+        """Where the sets of ``plan`` go: ``bodies``, and per set two numbers in ``sets`` after the
+        ``run`` giving their context (see ``_Group``). The decoder appends to them directly for the
+        sets of one datagram and adds their records to ``rows`` and ``own`` itself (``add_set`` is
+        the one-call form)."""
         group = self._groups.get(plan)
         if group is None:
             group = self._groups[plan] = _Group(plan)
@@ -634,7 +639,8 @@ class ColumnarBatch:
         group = self.group(plan)
         group.bodies.append(body)
         rows = self.rows
-        group.sets.extend((rows, n, hidx, set_rate, self.snapshot_index(snapshot), ref_up))
+        group.run(hidx, set_rate, self.snapshot_index(snapshot), ref_up)
+        group.sets.extend((rows, n))
         self.rows = rows + n
         if header.received_at_ns == self.arrival:
             self.own += n
@@ -663,14 +669,17 @@ class ColumnarBatch:
         headers = np.array(self._headers, dtype=np.int64).reshape(-1, 5)
         exporters = pa.array(self.exporters, pa.string())
         for group in self._groups.values():
-            sets = np.frombuffer(group.sets, dtype=np.int64).reshape(-1, 6)
+            sets = np.array(group.sets, dtype=np.int64).reshape(-1, 2)
+            runs = np.array(group.runs, dtype=np.int64).reshape(-1, 5)
+            # each run's context for each of its sets: [header index, set rate, snapshot, ref_up]
+            context = np.repeat(runs[:, 1:], np.diff(np.append(runs[:, 0], len(sets))), axis=0)
             per_set = sets[:, 1]
             n = int(per_set.sum())
             records = np.frombuffer(b"".join(group.bodies), dtype=group.plan.dtype, count=n)
             of_set = np.repeat(np.arange(len(sets)), per_set)
             first = np.cumsum(per_set) - per_set
             positions.append(np.repeat(sets[:, 0] - first, per_set) + np.arange(n))
-            header = headers[sets[:, 2]][of_set]
+            header = headers[context[:, 0]][of_set]
             ctx = _Context(
                 n=n,
                 received=header[:, 0],
@@ -678,9 +687,9 @@ class ColumnarBatch:
                 domain=header[:, 2],
                 sequence=header[:, 3],
                 ref_ms=header[:, 4] * 1000,
-                ref_up=sets[:, 5][of_set],
-                set_rate=sets[:, 3][of_set],
-                snapshot=sets[:, 4][of_set],
+                ref_up=context[:, 3][of_set],
+                set_rate=context[:, 1][of_set],
+                snapshot=context[:, 2][of_set],
             )
             cols = group.plan.columns(records, ctx, self.snapshots, counts)
             cols["exporter_address"] = Text(exporters, ctx.exporter)

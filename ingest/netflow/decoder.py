@@ -309,87 +309,103 @@ class NetflowDecoder:
         bindings, templates, cache = self._bindings, self._templates, self.cache
         exporter, domain = header.exporter, header.domain
         ref_ms = header.export_time_s * 1000
-        shortcuts: dict[int, tuple[Any, int, int, int, int, bool]] = {}
+        shortcuts: dict[int, tuple[Any, Any, int, bool]] = {}
         header_index = -1
-        while pos < end:
-            if end - pos < ie.SET_HEADER_LENGTH:
-                self.stats.count("padding after last set")
-                break
-            set_id, length = _HH.unpack_from(data, pos)
-            if length < ie.SET_HEADER_LENGTH:
-                if not any(view[pos:end]):
-                    # Zero fill after the last set (Palo Alto pads v9 datagrams this way).
-                    self.stats.count("zero padding after last set")
+        row = sink.rows if sink is not None else 0  # sink.rows, kept here while sets take the shortcut
+        try:
+            while pos < end:
+                if end - pos < ie.SET_HEADER_LENGTH:
+                    self.stats.count("padding after last set")
                     break
-                raise self._fatal(
-                    header.protocol,
-                    header.exporter,
-                    pos,
-                    "bad set length",
-                    f"set {set_id} has length {length}, shorter than a set header; the datagram is corrupt",
-                    rows,
-                )
-            if pos + length > end:
-                raise self._fatal(
-                    header.protocol,
-                    header.exporter,
-                    pos,
-                    "set past end",
-                    f"set {set_id} of length {length} runs {pos + length - end} bytes past the end of the "
-                    "datagram (truncated in transit?)",
-                    rows,
-                )
-            if set_id >= ie.MIN_DATA_SET_ID and sink is not None:
-                shortcut = shortcuts.get(set_id)
-                if shortcut is None:
-                    key = (exporter, domain, set_id)
-                    binding = bindings.get(key)
-                    if (
-                        binding is not None
-                        and binding.plan is not None
-                        and templates.get(key) is binding.template
-                        and binding.state_generation == cache.state_generation
-                    ):
-                        if v9:
-                            ref_up = header.sys_uptime_ms
-                        elif binding.init_ms is not None:
-                            ref_up = (ref_ms - binding.init_ms) & 0xFFFFFFFF
-                        else:
-                            ref_up = -1
-                        if header_index < 0:
-                            header_index = sink.header_index(header)
-                        shortcut = shortcuts[set_id] = (
-                            sink.group(binding.plan),
-                            binding.record_length,
-                            binding.set_rate,
-                            sink.snapshot_index(binding.snapshot),
-                            ref_up,
-                            binding.rate_known,
-                        )
-                if shortcut is not None:
-                    group, size, set_rate, snapshot, ref_up, rate_known = shortcut
-                    n = (length - ie.SET_HEADER_LENGTH) // size
-                    if n:
-                        start = pos + ie.SET_HEADER_LENGTH
-                        group.bodies.append(view[start : start + n * size])
-                        group.sets.extend((sink.rows, n, header_index, set_rate, snapshot, ref_up))
-                        sink.rows += n
-                        sink.own += n  # this datagram's own set (sink.arrival is its arrival)
-                        if not rate_known:
-                            self.stats.unknown_sampling += n
-                    pos += length
-                    continue
-            if shortcuts:
-                shortcuts.clear()
-            body = view[pos + ie.SET_HEADER_LENGTH : pos + length]
-            body_offset = pos + ie.SET_HEADER_LENGTH
-            if set_id >= ie.MIN_DATA_SET_ID:
-                self._data_set(header, set_id, body, body_offset, rows, problems)
-            elif set_id in (template_set, options_set):
-                self._template_set(header, set_id, body, body_offset, rows, problems, set_id == options_set)
-            else:
-                self.stats.count("reserved set id")
-            pos += length
+                set_id, length = _HH.unpack_from(data, pos)
+                if length < ie.SET_HEADER_LENGTH:
+                    if not any(view[pos:end]):
+                        # Zero fill after the last set (Palo Alto pads v9 datagrams this way).
+                        self.stats.count("zero padding after last set")
+                        break
+                    raise self._fatal(
+                        header.protocol,
+                        header.exporter,
+                        pos,
+                        "bad set length",
+                        f"set {set_id} has length {length}, shorter than a set header; "
+                        "the datagram is corrupt",
+                        rows,
+                    )
+                if pos + length > end:
+                    raise self._fatal(
+                        header.protocol,
+                        header.exporter,
+                        pos,
+                        "set past end",
+                        f"set {set_id} of length {length} runs {pos + length - end} bytes past the end of "
+                        "the datagram (truncated in transit?)",
+                        rows,
+                    )
+                if set_id >= ie.MIN_DATA_SET_ID and sink is not None:
+                    shortcut = shortcuts.get(set_id)
+                    if shortcut is None:
+                        key = (exporter, domain, set_id)
+                        binding = bindings.get(key)
+                        if (
+                            binding is not None
+                            and binding.plan is not None
+                            and templates.get(key) is binding.template
+                            and binding.state_generation == cache.state_generation
+                        ):
+                            if v9:
+                                ref_up = header.sys_uptime_ms
+                            elif binding.init_ms is not None:
+                                ref_up = (ref_ms - binding.init_ms) & 0xFFFFFFFF
+                            else:
+                                ref_up = -1
+                            if header_index < 0:
+                                header_index = sink.header_index(header)
+                            group = sink.group(binding.plan)
+                            group.run(
+                                header_index, binding.set_rate, sink.snapshot_index(binding.snapshot), ref_up
+                            )
+                            shortcut = shortcuts[set_id] = (
+                                group.bodies.append,
+                                group.sets.extend,
+                                binding.record_length,
+                                binding.rate_known,
+                            )
+                    if shortcut is not None:
+                        add_body, add_set, size, rate_known = shortcut
+                        n = (length - ie.SET_HEADER_LENGTH) // size
+                        if n:
+                            start = pos + ie.SET_HEADER_LENGTH
+                            add_body(view[start : start + n * size])
+                            add_set((row, n))
+                            row += n
+                            if not rate_known:
+                                self.stats.unknown_sampling += n
+                        pos += length
+                        continue
+                if sink is not None:
+                    # the long way may add to the sink itself: hand it the count first
+                    sink.own += row - sink.rows  # this datagram's own sets (sink.arrival is its arrival)
+                    sink.rows = row
+                    if shortcuts:
+                        shortcuts.clear()
+                body = view[pos + ie.SET_HEADER_LENGTH : pos + length]
+                body_offset = pos + ie.SET_HEADER_LENGTH
+                if set_id >= ie.MIN_DATA_SET_ID:
+                    self._data_set(header, set_id, body, body_offset, rows, problems)
+                elif set_id in (template_set, options_set):
+                    self._template_set(
+                        header, set_id, body, body_offset, rows, problems, set_id == options_set
+                    )
+                else:
+                    self.stats.count("reserved set id")
+                if sink is not None:
+                    row = sink.rows
+                pos += length
+        finally:
+            if sink is not None and row != sink.rows:
+                sink.own += row - sink.rows
+                sink.rows = row
 
     # --- templates -------------------------------------------------------------------------
 
