@@ -376,6 +376,21 @@ def test_generated_templates_and_records(stream: list[Item], override: int | Non
     assert_same(ref, col)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(version=st.sampled_from([9, 10]), bodies=st.lists(st.binary(max_size=400), min_size=1, max_size=4))
+def test_random_bodies_after_a_valid_header(version: int, bodies: list[bytes]) -> None:
+    """Garbage after a sound header, each body sent twice (the second time with whatever the first
+    taught): the same errors, rows and state on both paths."""
+    items: list[Item] = []
+    for k, body in enumerate(bodies):
+        if version == 9:
+            header = struct.pack("!HHIIII", 9, 3, 1000, 1_700_000_000, k, 0)
+        else:
+            header = struct.pack("!HHIII", 10, 16 + len(body), 1_700_000_000, k, 0)
+        items += [(header + body, "192.0.2.1", 2 * k), (header + body, "192.0.2.1", 2 * k + 1)]
+    assert_same(reference(items), columnwise(items))
+
+
 def test_huge_in_record_rates_and_counters_exactly() -> None:
     """Rates from PSAMP interval + space and population / size past 2**61 (Python-int arithmetic in
     the column path) and byte counts whose product with the rate passes the int64."""

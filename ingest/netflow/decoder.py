@@ -179,6 +179,7 @@ class NetflowDecoder:
         statistics and errors are exactly those of ``decode``, except that a
         :class:`NetflowDecodeError` carries no ``records``: what was decoded before the problem
         stays in the batch (``batch.rows`` grew), as the pipeline keeps ``records`` of ``decode``.
+        The batch keeps references to ``data`` (memoryviews of its sets) until its ``table()``.
         """
         self._sink = batch
         batch.arrival = received_at_ns
