@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as a script (python tests/superset_server.py DIR): the repository on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.tender_history import TIERS, write_transit_history
+
 REPO = Path(__file__).resolve().parents[1]
 PEERPOOL = REPO / ".venvs" / "core" / "bin" / "peerpool"
 SUPERSET_PYTHON = REPO / ".venvs" / "superset" / "bin" / "python"
@@ -86,7 +90,26 @@ def build_serving(root: Path, members: int = 5, days: int = 2) -> tuple[Path, Pa
         [peerpool, "build", "--lake", str(lake), "--config", str(config), "--warehouse", str(warehouse)],
         "build",
     )
-    return config, warehouse / "serving.duckdb"
+    # the bill and the tender report are sources of the models (peerpool/export_sources.py): preview
+    # bills of the simulated month(s), a tender report on a few months of transit history (the
+    # simulated days are too few for scenarios), then the build that reads them
+    serving = warehouse / "serving.duckdb"
+    exports = root / "exports"
+    local_days = [dt.date.fromisoformat(start) + dt.timedelta(days=i) for i in range(days)]
+    for month in sorted({day.strftime("%Y-%m") for day in local_days}):
+        run([peerpool, "bill", "--month", month, "--out", str(exports), "--serving", str(serving),
+             "--config", str(config)], f"bill {month}")  # fmt: skip
+    history, tiers = root / "tender-history.duckdb", root / "tender-tiers.toml"
+    write_transit_history(history)
+    tiers.write_text(TIERS)
+    run([peerpool, "tender", "run", "--serving", str(history), "--tiers", str(tiers), "--months", "12",
+         "--out", str(exports / "tender" / "test-run")], "tender run")  # fmt: skip
+    run(
+        [peerpool, "build", "--lake", str(lake), "--config", str(config), "--warehouse", str(warehouse),
+         "--exports", str(exports)],
+        "build with the exports",
+    )  # fmt: skip
+    return config, serving
 
 
 class ApiError(AssertionError):

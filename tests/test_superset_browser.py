@@ -232,7 +232,7 @@ def open_dashboard(
     return state
 
 
-@pytest.mark.parametrize("slug", ["member", "economics", "purchasing", "operations"])
+@pytest.mark.parametrize("slug", ["member", "economics", "purchasing", "operations", "exchange"])
 def test_every_dashboard_renders_for_admin(browser: WebDriver, site: SupersetSite, slug: str) -> None:
     admin = site.client("admin")
     login(browser, site, "admin", site.admin_password)
@@ -264,6 +264,18 @@ def test_member_dashboard_renders_for_a_member_with_only_its_rows(
     time.sleep(3)
     text = browser.script("return document.body.innerText")
     assert "Member matrix" not in text and "Exporters: last data" not in text
+
+
+def test_totals_dashboard_renders_for_a_member_without_member_rows(
+    browser: WebDriver, site: SupersetSite
+) -> None:
+    """The site's exchange.toml says member_visibility = "totals": a member opens the cooperative totals."""
+    member = sorted(site.passwords())[0]
+    login(browser, site, member, site.passwords()[member])
+    state = open_dashboard(browser, site, site.client(member), "exchange", member)
+    rows = [row for result in chart_results(state) for row in result["data"]]
+    assert rows, "every totals chart came back empty"
+    assert not any(column in row for row in rows for column in MEMBER_COLUMNS)
 
 
 def test_the_error_detector_sees_a_broken_chart(browser: WebDriver, site: SupersetSite) -> None:

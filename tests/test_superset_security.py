@@ -10,9 +10,11 @@ member-pair marts ``src_member_id`` / ``dst_member_id``) is that member.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,15 @@ import duckdb
 import pytest
 import yaml
 
-from tests.superset_server import Client, SupersetSite, shared_site, stop_shared_site
+from tests.superset_server import PEERPOOL, Client, SupersetSite, run, shared_site, stop_shared_site
 
 pytestmark = [pytest.mark.superset, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SECURITY = yaml.safe_load((REPO / "dashboards" / "security.yaml").read_text())
 MEMBER_DATASETS: list[str] = sorted(SECURITY["member_datasets"])
+TOTALS: list[str] = sorted(SECURITY.get("member_totals_datasets") or [])
+TENDER = ["fct_tender_scenarios", "fct_tender_scenario_providers", "fct_tender_commits"]
 COUNT = {"expressionType": "SQL", "sqlExpression": "COUNT(*)", "label": "n"}
 
 
@@ -284,9 +288,9 @@ def test_saved_charts_run_for_members_only_on_their_rows(
     it gives the member only its rows; on any other dataset it is refused."""
     by_slug = {
         slug: admin.json("GET", f"/api/v1/dashboard/{slug}/charts")["result"]
-        for slug in ("member", "economics", "purchasing", "operations")
+        for slug in ("member", "economics", "purchasing", "operations", "exchange")
     }
-    member_dataset_ids = {dataset_ids[name] for name in MEMBER_DATASETS}
+    member_dataset_ids = {dataset_ids[name] for name in MEMBER_DATASETS + TOTALS}
     charts = {c["id"]: c for group in by_slug.values() for c in group}
     runnable = 0
     for member, client in clients.items():
@@ -311,7 +315,7 @@ def test_saved_charts_run_for_members_only_on_their_rows(
                             chart["slice_name"],
                             row,
                         )
-    assert runnable >= 2 * len(by_slug["member"])
+    assert runnable >= 2 * (len(by_slug["member"]) + len(by_slug["exchange"]))
     top_peers = next(c for c in by_slug["member"] if c["slice_name"].startswith("My top peers"))
     member = next(iter(clients))
     status, body, _ = clients[member].request("GET", f"/api/v1/chart/{top_peers['id']}/data/")
@@ -380,10 +384,15 @@ def test_member_has_no_sql_lab(clients: dict[str, Client], admin: Client) -> Non
         assert b"interval_start" not in payload
 
 
-def test_member_sees_only_the_member_dashboard(clients: dict[str, Client]) -> None:
+def test_member_sees_only_the_member_and_totals_dashboards(
+    site: SupersetSite, clients: dict[str, Client]
+) -> None:
+    """The site's exchange.toml says member_visibility = "totals": the member dashboard and the
+    cooperative totals; never the purchasing, economics or operations dashboards."""
+    assert 'member_visibility = "totals"' in site.config.read_text()
     for client in clients.values():
         listed = client.json("GET", "/api/v1/dashboard/?q=(columns:!(slug))")["result"]
-        assert [d["slug"] for d in listed] == ["member"]
+        assert sorted(d["slug"] for d in listed) == ["exchange", "member"]
         assert client.json("GET", "/api/v1/dashboard/member")["result"]["slug"] == "member"
         for slug in ("operations", "purchasing", "economics"):
             status, _, _ = client.request("GET", f"/api/v1/dashboard/{slug}")
@@ -437,6 +446,125 @@ def test_related_endpoints_do_not_list_other_users_or_roles(
         assert b"member_" not in body
 
 
+# ---- the transit bill share, cooperative totals and member_visibility ----------------------------------
+
+
+def _bill_lines(site: SupersetSite) -> dict[str, dict[str, Decimal]]:
+    """member -> month -> transit share, read with csv from the preview bills the fixture wrote."""
+    shares: dict[str, dict[str, Decimal]] = {}
+    for path in sorted(site.serving.parents[1].glob("exports/*/preview/bill-*-lines.csv")):
+        for row in csv.DictReader(io.StringIO(path.read_text())):
+            if row["kind"] == "transit_share":
+                shares.setdefault(row["member_id"], {})[row["month"]] = Decimal(row["amount_net"])
+    return shares
+
+
+def test_member_sees_its_own_bill_share_as_billed_and_not_the_others(
+    site: SupersetSite, clients: dict[str, Client], dataset_ids: dict[str, int]
+) -> None:
+    lines = _bill_lines(site)
+    assert len(lines) >= 2, "the fixture's bill has too few transit shares"
+    table = dataset_ids["fct_member_transit_bill_share_monthly"]
+    for member, client in clients.items():
+        status, result = client.chart_data(table, {"columns": ["member_id", "month", "transit_share"]})
+        assert status == 200, result
+        rows = rows_of(result)
+        assert {r["member_id"] for r in rows} == {member}
+        # Superset sends a DATE as epoch milliseconds
+        months = {
+            r["month"]: dt.datetime.fromtimestamp(r["month"] / 1000, dt.UTC).strftime("%Y-%m") for r in rows
+        }
+        got = {months[r["month"]]: Decimal(str(r["transit_share"])) for r in rows}
+        assert got == lines[member], member  # the bill's own amounts, to the grosz
+        others = set(lines) - {member}
+        status, result = client.chart_data(
+            table, {"columns": ["member_id", "transit_share"], "filters": [{"col": "member_id", "op": "IN",
+                                                                              "val": sorted(others)}]}
+        )  # fmt: skip
+        assert status == 200 and rows_of(result) == []
+
+
+def _totals_status(client: Client, dataset_ids: dict[str, int]) -> dict[str, int]:
+    return {
+        table: client.chart_data(dataset_ids[table], {"columns": [], "metrics": [COUNT]})[0]
+        for table in TOTALS
+    }
+
+
+def test_member_reads_the_cooperative_totals_without_member_columns(
+    truth: Truth, clients: dict[str, Client], dataset_ids: dict[str, int]
+) -> None:
+    assert TOTALS == ["fct_exchange_traffic_daily", "fct_exchange_traffic_monthly"]
+    for table in TOTALS:
+        columns = [
+            r[0]
+            for r in truth.con.execute(
+                "select column_name from information_schema.columns where table_schema = 'main' "
+                "and table_name = ? order by ordinal_position",
+                [table],
+            ).fetchall()
+        ]
+        assert columns and not {"member_id", "src_member_id", "dst_member_id"} & set(columns), table
+        (n,) = truth.con.execute(f"select count(*) from main.{table}").fetchone() or (0,)
+        assert n > 0, table
+        for client in clients.values():
+            status, result = client.chart_data(dataset_ids[table], {"columns": columns})
+            assert status == 200, result
+            rows = rows_of(result)
+            assert len(rows) == n and set(rows[0]) == set(columns), table
+
+
+def _setup(site: SupersetSite, config: Path) -> None:
+    """``peerpool dashboards setup`` against the running site's metadata with another exchange.toml."""
+    run([str(PEERPOOL), "dashboards", "setup", "--var", str(site.var)], "peerpool dashboards setup",
+        {**site.env, "PEERPOOL_CONFIG": str(config)})  # fmt: skip
+
+
+def test_member_visibility_none_closes_the_totals_and_their_dashboard(
+    site: SupersetSite,
+    clients: dict[str, Client],
+    admin: Client,
+    dataset_ids: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Provisioned again from an exchange.toml saying "none": members get 403 on the totals, do not see
+    their dashboard, and cannot reach the totals through it (a query naming the dashboard and one of its
+    charts, the path dashboard role-based access opens). Then provisioned back to "totals"."""
+    none = tmp_path / "exchange.toml"
+    none.write_text(
+        site.config.read_text().replace('member_visibility = "totals"', 'member_visibility = "none"')
+    )
+    charts = admin.json("GET", "/api/v1/dashboard/exchange/charts")["result"]
+    dashboard_id = admin.json("GET", "/api/v1/dashboard/exchange")["result"]["id"]
+    assert charts
+    try:
+        _setup(site, none)
+        for client in clients.values():
+            assert set(_totals_status(client, dataset_ids).values()) == {403}
+            listed = client.json("GET", "/api/v1/dashboard/?q=(columns:!(slug))")["result"]
+            assert [d["slug"] for d in listed] == ["member"]
+            status, _, _ = client.request("GET", "/api/v1/dashboard/exchange")
+            assert status in (403, 404)
+            for chart in charts:
+                dataset = int(str(chart["form_data"]["datasource"]).split("__")[0])
+                via_dashboard = {"dashboardId": dashboard_id, "slice_id": chart["id"]}
+                status, result = client.chart_data(
+                    dataset, {"columns": [], "metrics": [COUNT]}, form_data=via_dashboard
+                )
+                assert status == 403, (chart["slice_name"], result)
+                status, _, _ = client.request("GET", f"/api/v1/chart/{chart['id']}/data/")
+                assert status in (403, 404), chart["slice_name"]
+            # the member's own figures are untouched
+            status, _ = client.chart_data(
+                dataset_ids["fct_member_transit_bill_share_monthly"], {"columns": [], "metrics": [COUNT]}
+            )
+            assert status == 200
+    finally:
+        _setup(site, site.config)
+    for client in clients.values():
+        assert set(_totals_status(client, dataset_ids).values()) == {200}
+
+
 # ---- anonymous -----------------------------------------------------------------------------------
 
 
@@ -445,6 +573,10 @@ def test_anonymous_gets_nothing(site: SupersetSite, dataset_ids: dict[str, int])
     status, result = anonymous.chart_data(dataset_ids["fct_member_traffic_5min"], {"columns": ["member_id"]})
     assert status == 401
     assert "AS" not in json.dumps(result)
+    for table in ["fct_member_transit_bill_share_monthly", *TOTALS, *TENDER]:
+        status, result = anonymous.chart_data(dataset_ids[table], {"columns": [], "metrics": [COUNT]})
+        assert status == 401, table
+        assert "data" not in json.dumps(result), table
     for path in ("/api/v1/dataset/", "/api/v1/chart/", "/api/v1/dashboard/", "/api/v1/chart/related/owners"):
         status, _, _ = anonymous.request("GET", path)
         assert status == 401, path
@@ -479,6 +611,22 @@ def test_purchasing_sees_every_members_transit_rows(
         dataset_ids["fct_member_traffic_5min"], {"columns": [], "metrics": [COUNT]}
     )
     assert status == 403, "purchasing must not read members' exchange traffic"
+
+
+def test_purchasing_sees_the_tender_scenarios_and_every_bill_share(
+    site: SupersetSite, truth: Truth, dataset_ids: dict[str, int]
+) -> None:
+    purchasing = site.client("purchasing")
+    assert truth.count("fct_tender_scenarios") >= 2, "the fixture's tender report has no scenarios"
+    for table in [*TENDER, "fct_member_transit_bill_share_monthly", *TOTALS]:
+        status, result = purchasing.chart_data(dataset_ids[table], {"columns": [], "metrics": [COUNT]})
+        assert status == 200 and rows_of(result) == [{"n": truth.count(table)}], table
+    status, result = purchasing.chart_data(
+        dataset_ids["fct_tender_scenarios"],
+        {"columns": ["scenario_rank", "scenario"], "orderby": [["scenario_rank", True]]},
+    )
+    expected = truth.con.execute("select scenario_rank, scenario from main.fct_tender_scenarios order by 1")
+    assert [(r["scenario_rank"], r["scenario"]) for r in rows_of(result)] == expected.fetchall()
 
 
 def test_every_chart_of_purchasing_dashboards_runs_as_purchasing(site: SupersetSite) -> None:
