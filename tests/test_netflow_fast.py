@@ -392,13 +392,19 @@ def test_random_bodies_after_a_valid_header(version: int, bodies: list[bytes]) -
 
 
 def test_huge_in_record_rates_and_counters_exactly() -> None:
-    """Rates from PSAMP interval + space and population / size past 2**61 (Python-int arithmetic in
-    the column path) and byte counts whose product with the rate passes the int64."""
-    fields = [(1, 8), (2, 4), (305, 8), (306, 4)]
-    template = struct.pack("!HH", 400, len(fields)) + _spec(fields)
-    records = b"".join(
-        struct.pack("!QIQI", octets, 1, interval, space)
-        for octets, interval, space in [
+    """Rates from PSAMP interval + space past 2**60 (Python-int arithmetic in the column path) and
+    byte counts whose product with the rate passes the int64. Template 400's records reach 2**64,
+    template 401's stay below 2**61 yet their sum's double passes 2**63 inside the rounding."""
+    fields = [(1, 8), (2, 4), (305, 8), (306, 8)]
+    templates = b"".join(struct.pack("!HH", t, len(fields)) + _spec(fields) for t in (400, 401))
+
+    def records(values: list[tuple[int, int, int]]) -> bytes:
+        return b"".join(
+            struct.pack("!QIQQ", octets, 1, interval, space) for octets, interval, space in values
+        )
+
+    huge = records(
+        [
             (10, 2**63 + 7, 2**32 - 1),  # rate (interval + space) / interval rounds to 1
             (2**40, 2**62, 2**32 - 1),
             (3, 0, 5),  # interval 0: no usable in-record rate, the fallback decides
@@ -407,11 +413,14 @@ def test_huge_in_record_rates_and_counters_exactly() -> None:
             (2**63, 4, 4),  # a byte count past the int64
         ]
     )
-    items: list[Item] = [(_ipfix((2, template), (400, records), export=1_700_000_000), "192.0.2.3", 5)]
+    large = records([(7, 2**61 - 1, 2**61 - 1), (7, 3, 0)])  # (2 x 2i + i) // 2i = 2; 3 // 3 = 1
+    items: list[Item] = [
+        (_ipfix((2, templates), (400, huge), (401, large), export=1_700_000_000), "192.0.2.3", 5)
+    ]
     ref = reference(items)
     assert_same(ref, columnwise(items))
-    assert ref.table["sampling_rate"].to_pylist() == [1, 1, 1, 2, 1, 2]
-    assert ref.table["estimated_bytes"].to_pylist() == [10, 2**40, 3, None, 1, None]
+    assert ref.table["sampling_rate"].to_pylist() == [1, 1, 1, 2, 1, 2, 2, 1]
+    assert ref.table["estimated_bytes"].to_pylist() == [10, 2**40, 3, None, 1, None, 14, 7]
 
 
 def test_ipfix_uptime_times_with_and_without_a_system_init_time() -> None:

@@ -16,8 +16,9 @@ the two give identical lakes. Sets the plan does not cover (variable-length temp
 converted to row dicts by the reference converter and kept in the batch in their place, so the
 rows come out in decoding order either way.
 
-Order. Rows are numbered as they are added; each template's records are computed together and
-the table is put back in arrival order with one ``take`` at the end.
+Order. Rows are numbered as they are added; each template's records are computed together, and
+every column is put back in that order when the table is assembled (one scatter per column; text
+columns as indices into the distinct strings, taken once at the end).
 
 Exporter state that decides a sampling rate can change between two sets (options data arriving).
 The decoder rebuilds its per-template binding whenever it does, so the batch records, per set,
@@ -41,15 +42,15 @@ import pyarrow.compute as pc
 
 from ingest.netflow import elements as ie
 from ingest.netflow.layout import (
-    _BYTES,
-    _DST_MAC,
-    _INPUT,
-    _OUTPUT,
-    _PACKETS,
-    _SRC_MAC,
-    _VLAN,
+    BYTES,
+    DST_MAC,
+    INPUT,
     INT64_MAX,
     LAKE_MAX,
+    OUTPUT,
+    PACKETS,
+    SRC_MAC,
+    VLAN,
     RecordLayout,
     Slot,
 )
@@ -95,7 +96,7 @@ _S_NS: Final = 1_000_000_000
 _NTP_OFFSET_S: Final = ie.NTP_UNIX_OFFSET_S
 _HALF: Final = 0x80000000
 _LOW32: Final = 0xFFFFFFFF
-_SAFE: Final = 1 << 61  # below this, 2 x a + b of two values stays within an int64
+_SAFE: Final = 1 << 60  # below this, 2 x (a + b) + b of such values stays within an int64
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +231,13 @@ class _Context:
 
     n: int
     received: I64
-    exporter: np.ndarray[Any, Any]  # int32 codes into ColumnarBatch.exporters
+    exporter: I64  # codes into ColumnarBatch.exporters
     domain: I64
     sequence: I64
     ref_ms: I64
     ref_up: I64  # -1: unknown (IPFIX without a system init time)
     set_rate: I64
-    snapshot: np.ndarray[Any, Any]  # int32 index into ColumnarBatch.snapshots; -1 for set-rate sets
+    snapshot: I64  # index into ColumnarBatch.snapshots; -1 for sets with one rate
 
 
 @dataclass(slots=True)
@@ -318,20 +319,20 @@ class FixedPlan:
         cols["observation_domain"] = Numbers(ctx.domain)
         cols["sequence_number"] = Numbers(ctx.sequence)
         cols["sample_pool"] = cols["drops"] = Numbers.nulls(n)
-        cols["input_ifindex"] = uint_column(_INPUT, "input_ifindex")
-        cols["output_ifindex"] = uint_column(_OUTPUT, "output_ifindex")
-        cols["vlan"] = uint_column(_VLAN, "vlan")
+        cols["input_ifindex"] = uint_column(INPUT, "input_ifindex")
+        cols["output_ifindex"] = uint_column(OUTPUT, "output_ifindex")
+        cols["vlan"] = uint_column(VLAN, "vlan")
         cols["ethertype"] = uint_column((ie.ETHERNET_TYPE,), "ethertype")
         cols["ip_protocol"] = uint_column((ie.PROTOCOL_IDENTIFIER,), "ip_protocol")
         cols["src_port"] = uint_column((ie.SOURCE_TRANSPORT_PORT,), "src_port")
         cols["dst_port"] = uint_column((ie.DESTINATION_TRANSPORT_PORT,), "dst_port")
-        for column, candidates in (("src_mac", _SRC_MAC), ("dst_mac", _DST_MAC)):
+        for column, candidates in (("src_mac", SRC_MAC), ("dst_mac", DST_MAC)):
             element = self._first(candidates)
             cols[column] = Text.nulls(n) if element is None else _bytes_text(records[f"e{element}"], 6, _mac)
         self._addresses(records, n, cols, counts)
         rate, rate_ok = self._rates(records, ctx, snapshots, counts)
         cols["sampling_rate"] = Numbers(rate, rate_ok)
-        for column, candidates in (("bytes", _BYTES), ("packets", _PACKETS)):
+        for column, candidates in (("bytes", BYTES), ("packets", PACKETS)):
             element = self._first(candidates)
             if element is None:
                 cols[column] = cols[f"estimated_{column}"] = Numbers.nulls(n)

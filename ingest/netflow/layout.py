@@ -108,15 +108,15 @@ _MAX_UINT_LENGTH: Final = 8
 # Candidates per column, best first (IANA semantics: the "post" elements describe the packet as
 # it leaves the device; the pre-forwarding ones are preferred, the post ones used when alone,
 # as in the Ubiquiti and pmacct nfprobe egress templates).
-_SRC_MAC = (ie.SOURCE_MAC_ADDRESS, ie.POST_SOURCE_MAC_ADDRESS)
-_DST_MAC = (ie.DESTINATION_MAC_ADDRESS, ie.POST_DESTINATION_MAC_ADDRESS)
-_VLAN = (ie.DOT1Q_VLAN_ID, ie.VLAN_ID)
-_INPUT = (ie.INGRESS_INTERFACE, ie.INGRESS_PHYSICAL_INTERFACE)
-_OUTPUT = (ie.EGRESS_INTERFACE, ie.EGRESS_PHYSICAL_INTERFACE)
+SRC_MAC = (ie.SOURCE_MAC_ADDRESS, ie.POST_SOURCE_MAC_ADDRESS)
+DST_MAC = (ie.DESTINATION_MAC_ADDRESS, ie.POST_DESTINATION_MAC_ADDRESS)
+VLAN = (ie.DOT1Q_VLAN_ID, ie.VLAN_ID)
+INPUT = (ie.INGRESS_INTERFACE, ie.INGRESS_PHYSICAL_INTERFACE)
+OUTPUT = (ie.EGRESS_INTERFACE, ie.EGRESS_PHYSICAL_INTERFACE)
 # Only delta counters are billed from: a total count (85/86) is a running total since the flow
 # started and would count a long flow again at every export.
-_BYTES = (ie.OCTET_DELTA_COUNT, ie.POST_OCTET_DELTA_COUNT)
-_PACKETS = (ie.PACKET_DELTA_COUNT, ie.POST_PACKET_DELTA_COUNT)
+BYTES = (ie.OCTET_DELTA_COUNT, ie.POST_OCTET_DELTA_COUNT)
+PACKETS = (ie.PACKET_DELTA_COUNT, ie.POST_PACKET_DELTA_COUNT)
 
 _MS_NS: Final = 1_000_000
 _S_NS: Final = 1_000_000_000
@@ -516,11 +516,11 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
             "observation_domain": "domain",
             "sequence_number": "seq",
             "sampling_rate": rate,
-            "input_ifindex": src.column_uint(_INPUT, "input_ifindex") or "None",
-            "output_ifindex": src.column_uint(_OUTPUT, "output_ifindex") or "None",
-            "src_mac": src.mac(_SRC_MAC),
-            "dst_mac": src.mac(_DST_MAC),
-            "vlan": src.column_uint(_VLAN, "vlan") or "None",
+            "input_ifindex": src.column_uint(INPUT, "input_ifindex") or "None",
+            "output_ifindex": src.column_uint(OUTPUT, "output_ifindex") or "None",
+            "src_mac": src.mac(SRC_MAC),
+            "dst_mac": src.mac(DST_MAC),
+            "vlan": src.column_uint(VLAN, "vlan") or "None",
             "ethertype": src.column_uint((ie.ETHERNET_TYPE,), "ethertype") or "None",
             "ip_version": src.ip_version(),
             "src_ip": src.address(ie.SOURCE_IPV4_ADDRESS, ie.SOURCE_IPV6_ADDRESS),
@@ -547,7 +547,7 @@ def _converter_source(src: _Source, protocol: str) -> tuple[str, str]:
         }
     )
     per_record = {name for name, expr in columns.items() if "t[" in expr or expr == "_r"}
-    for column, name, candidates in (("bytes", "_b", _BYTES), ("packets", "_p", _PACKETS)):
+    for column, name, candidates in (("bytes", "_b", BYTES), ("packets", "_p", PACKETS)):
         expr = src.column_uint(candidates, column)
         if expr is None:
             continue
