@@ -83,6 +83,12 @@ MBPS = ",.1f"
 MONEY = ",.2f"
 RATIO = ".1%"
 
+# sFlow estimate over counter bytes, per direction (the 5-minute per-port and the hourly marts)
+RECONCILIATION_RATIOS = (
+    m("in_ratio", "SUM(sflow_in_bytes) / NULLIF(SUM(counter_in_bytes), 0)", "sFlow/counter in", ".3f"),
+    m("out_ratio", "SUM(sflow_out_bytes) / NULLIF(SUM(counter_out_bytes), 0)", "sFlow/counter out", ".3f"),
+)
+
 DATASETS: tuple[Dataset, ...] = (
     # ---- member data (row-level security on every one of these, see security.yaml) ----
     Dataset(
@@ -189,21 +195,7 @@ DATASETS: tuple[Dataset, ...] = (
         "fct_reconciliation_5min",
         "sFlow estimate against counters per port and interval.",
         "interval_start",
-        (
-            m(
-                "in_ratio",
-                "SUM(sflow_in_bytes) / NULLIF(SUM(counter_in_bytes), 0)",
-                "sFlow/counter in",
-                ".3f",
-            ),
-            m(
-                "out_ratio",
-                "SUM(sflow_out_bytes) / NULLIF(SUM(counter_out_bytes), 0)",
-                "sFlow/counter out",
-                ".3f",
-            ),
-            m("alarms", "SUM(CASE WHEN is_alarm THEN 1 ELSE 0 END)", "alarm intervals"),
-        ),
+        (*RECONCILIATION_RATIOS, m("alarms", "SUM(CASE WHEN is_alarm THEN 1 ELSE 0 END)", "alarm intervals")),
     ),
     Dataset(
         "dim_ports",
@@ -341,6 +333,24 @@ DATASETS: tuple[Dataset, ...] = (
         None,
         (m("expected_monthly_cost", "MIN(expected_monthly_cost)", "expected monthly cost", MONEY),),
     ),
+    Dataset(
+        "fct_pooling_dividend_monthly",
+        "The pooling dividend per month: the sum of members' own transit 95ths against the 95th of their "
+        "summed traffic (greater of in and out, nearest rank over the month's intervals in the billing "
+        "time zone).",
+        "month",
+        (
+            m("sum_of_member_p95_mbps", "SUM(sum_of_member_p95_mbps)", "sum of members' 95ths (Mbps)", MBPS),
+            m("pool_p95_mbps", "SUM(pool_p95_mbps)", "95th of the pool (Mbps)", MBPS),
+            m("dividend_mbps", "SUM(dividend_mbps)", "pooling dividend (Mbps)", MBPS),
+        ),
+    ),
+    Dataset(
+        "fct_reconciliation_hourly",
+        "sFlow estimate against counters for the exchange as a whole, per hour.",
+        "hour_start",
+        RECONCILIATION_RATIOS,
+    ),
     # ---- virtual datasets: operator / purchasing only, never granted to a member role ----
     Dataset(
         "v_exchange_vs_transit_daily",
@@ -364,49 +374,6 @@ DATASETS: tuple[Dataset, ...] = (
             "UNION ALL SELECT traffic_date, 'transit to providers', out_bytes FROM transit"
         ),
         virtual_columns=(("traffic_date", "DATE"), ("path", "VARCHAR"), ("bytes", "DOUBLE")),
-    ),
-    Dataset(
-        "v_pooling_dividend_monthly",
-        "The pooling dividend per month: the sum of members' own transit 95ths against the 95th of their "
-        "summed traffic (max of in and out, nearest rank over the month's intervals in the billing "
-        "time zone).",
-        "month",
-        (
-            m("sum_of_member_p95_mbps", "SUM(sum_of_member_p95_mbps)", "sum of members' 95ths (Mbps)", MBPS),
-            m("pool_p95_mbps", "SUM(pool_p95_mbps)", "95th of the pool (Mbps)", MBPS),
-            m(
-                "dividend_mbps",
-                "SUM(sum_of_member_p95_mbps) - SUM(pool_p95_mbps)",
-                "pooling dividend (Mbps)",
-                MBPS,
-            ),
-        ),
-        sql=(
-            "WITH tz AS (\n"
-            "  SELECT COALESCE(ANY_VALUE(billing_timezone), 'UTC') AS name FROM main.dim_transit_contracts\n"
-            "),\n"
-            "pool AS (\n"
-            "  SELECT u.interval_start, SUM(u.in_bytes) AS in_bytes, SUM(u.out_bytes) AS out_bytes\n"
-            "  FROM main.fct_member_transit_usage_5min AS u GROUP BY 1\n"
-            "),\n"
-            "pool_monthly AS (\n"
-            "  SELECT CAST(DATE_TRUNC('month', timezone(tz.name, pool.interval_start)) AS DATE) AS month,\n"
-            "         GREATEST(QUANTILE_DISC(pool.in_bytes, 0.95), QUANTILE_DISC(pool.out_bytes, 0.95))"
-            " * 8.0 / 300 / 1e6 AS pool_p95_mbps\n"
-            "  FROM pool CROSS JOIN tz GROUP BY 1\n"
-            "),\n"
-            "members AS (\n"
-            "  SELECT month, SUM(billed_p95_bps) / 1e6 AS sum_of_member_p95_mbps\n"
-            "  FROM main.fct_member_transit_usage GROUP BY 1\n"
-            ")\n"
-            "SELECT members.month, members.sum_of_member_p95_mbps, pool_monthly.pool_p95_mbps\n"
-            "FROM members JOIN pool_monthly USING (month)"
-        ),
-        virtual_columns=(
-            ("month", "DATE"),
-            ("sum_of_member_p95_mbps", "DOUBLE"),
-            ("pool_p95_mbps", "DOUBLE"),
-        ),
     ),
     Dataset(
         "v_port_utilisation_daily",
@@ -805,7 +772,7 @@ ECONOMICS_DASHBOARD = Dashboard(
             Chart(
                 "coop_pooling_dividend",
                 "The pooling dividend (Mbps)",
-                "v_pooling_dividend_monthly",
+                "fct_pooling_dividend_monthly",
                 "bar",
                 ("sum_of_member_p95_mbps", "pool_p95_mbps", "dividend_mbps"),
                 x="month",
@@ -1094,10 +1061,10 @@ OPERATIONS_DASHBOARD = Dashboard(
             Chart(
                 "ops_reconciliation",
                 "sFlow against counters, last 30 days (hourly ratio)",
-                "fct_reconciliation_5min",
+                "fct_reconciliation_hourly",
                 "line",
                 ("in_ratio", "out_ratio"),
-                x="interval_start",
+                x="hour_start",
                 grain="PT1H",
                 width=8,
                 time_range="Last month",

@@ -338,6 +338,79 @@ def test_totals_marts_carry_no_member_column(ex: Exchange) -> None:
         assert columns and not {c for c in columns if "member_id" in c}, table
 
 
+# ---- rollups the dashboards read instead of 5-minute rows ------------------------------------------
+
+
+def test_pooling_dividend_is_the_members_95ths_against_the_pools(ex: Exchange) -> None:
+    """Per month: the members' billed transit 95ths summed, and the greater of the in and out
+    nearest-rank 95th of their per-interval summed transit bytes (numpy), in Mbps."""
+    usage = _frame(
+        ex, "select interval_start, in_bytes, out_bytes from fct_member_transit_usage_5min"
+    ).with_columns(pl.col("interval_start").dt.convert_time_zone(TZ).dt.strftime("%Y-%m-01").alias("month"))
+    billed = {
+        str(m): b
+        for m, b in ex.q("select month, sum(billed_p95_bps) from fct_member_transit_usage group by 1")
+    }
+    mart = {
+        str(r[0]): r[1:]
+        for r in ex.q(
+            "select month, pool_intervals, sum_of_member_p95_mbps, pool_p95_mbps, dividend_mbps "
+            "from fct_pooling_dividend_monthly"
+        )
+    }
+    assert mart and set(mart) == set(billed)
+    for (month,), rows in usage.group_by(["month"]):
+        pool = rows.group_by("interval_start").agg(pl.col("in_bytes").sum(), pl.col("out_bytes").sum())
+        p95 = max(nearest_rank(pool["in_bytes"].to_numpy()), nearest_rank(pool["out_bytes"].to_numpy()))
+        intervals, members_mbps, pool_mbps, dividend = mart[str(month)]
+        assert intervals == pool.height
+        assert pool_mbps == pytest.approx(p95 * 8 / 300 / 1e6, rel=1e-12)
+        assert members_mbps == pytest.approx(float(billed[str(month)]) / 1e6, rel=1e-12)
+        assert dividend == pytest.approx(members_mbps - pool_mbps, rel=1e-9, abs=1e-9)
+        assert dividend >= -1e-9, "the pool's 95th cannot exceed the sum of the members' 95ths"
+
+
+def test_hourly_reconciliation_sums_the_five_minute_rows(ex: Exchange) -> None:
+    five = _frame(
+        ex,
+        "select interval_start, port_id, counter_in_bytes, counter_out_bytes, sflow_in_bytes, "
+        "sflow_out_bytes, is_alarm from fct_reconciliation_5min",
+    ).with_columns(pl.col("interval_start").dt.truncate("1h").alias("hour"))
+    expected = (
+        five.group_by("hour")
+        .agg(
+            pl.col("port_id").n_unique().alias("ports"),
+            pl.len().alias("port_intervals"),
+            pl.col("is_alarm").sum().alias("alarms"),
+            *(
+                pl.col(c).cast(pl.Float64).sum()
+                for c in ("counter_in_bytes", "counter_out_bytes", "sflow_in_bytes", "sflow_out_bytes")
+            ),
+        )
+        .sort("hour")
+    )
+    got = _frame(
+        ex,
+        "select hour_start as hour, ports, port_intervals, alarm_intervals as alarms, counter_in_bytes, "
+        "counter_out_bytes, sflow_in_bytes, sflow_out_bytes, in_ratio, out_ratio "
+        "from fct_reconciliation_hourly order by 1",
+    )
+    assert got.height == expected.height > 24
+    assert got["hour"].to_list() == expected["hour"].to_list()
+    for column in ("ports", "port_intervals", "alarms"):
+        assert got[column].cast(pl.Int64).to_list() == expected[column].cast(pl.Int64).to_list(), column
+    for column in ("counter_in_bytes", "counter_out_bytes", "sflow_in_bytes", "sflow_out_bytes"):
+        assert got[column].cast(pl.Float64).to_list() == expected[column].to_list(), column
+    for direction in ("in", "out"):
+        sflow, counter = expected[f"sflow_{direction}_bytes"], expected[f"counter_{direction}_bytes"]
+        ratio = [None if c == 0 else f / c for f, c in zip(sflow.to_list(), counter.to_list(), strict=True)]
+        obtained = got[f"{direction}_ratio"].to_list()
+        assert [r is None for r in obtained] == [r is None for r in ratio], direction
+        assert [r for r in obtained if r is not None] == pytest.approx(
+            [r for r in ratio if r is not None], rel=1e-12
+        )
+
+
 # ---- tender marts are the newest report ---------------------------------------------------------------
 
 
