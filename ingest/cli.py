@@ -167,6 +167,7 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
         ("ipfix / v9 flow records", summary.total("flow_records")),
         ("samples in the member matrix", summary.total("matrix_samples")),
         ("quarantined datagrams", summary.total("quarantined")),
+        ("ipfix / v9 values the lake cannot hold (stored as null)", summary.total("values_out_of_range")),
         ("damaged spool records", summary.total("spool_damaged_records")),
         ("samples with an unknown mac", summary.total("unknown_mac_samples")),
         ("datagrams missing (sequence gaps)", summary.total("datagrams_missing")),

@@ -219,6 +219,7 @@ class FileSummary:
     pending_sets: int = 0  # data sets held for a template that had not arrived yet
     quarantined: int = 0
     partially_decoded: int = 0
+    values_out_of_range: int = 0  # IPFIX / NetFlow v9 fields the lake cannot hold, stored as null
     ignored: int = 0  # pcap datagrams that are no flow protocol
     matrix_samples: int = 0
     unknown_mac_samples: int = 0
@@ -846,6 +847,7 @@ class Pipeline:
         work = _FileWork(summary, flows, matrix)
         self.loss.begin_file(previous.loss_before if previous is not None and force else None)
         newest = 0
+        out_of_range_before = self.netflow.stats.errors.get(_OUT_OF_RANGE, 0)
         for d in self._datagrams(item, work):
             summary.datagrams += 1
             if not 0 <= d.received_ns <= _INT64_MAX:
@@ -875,6 +877,7 @@ class Pipeline:
         newest = max(newest, work.newest_ns)
         summary.newest_ns = newest
         work.flows.finish()  # the batched path completes the matrix here
+        summary.values_out_of_range = self.netflow.stats.errors.get(_OUT_OF_RANGE, 0) - out_of_range_before
         for row in work.quarantine:
             if row["received_at"] is None:  # damaged spool bytes: file them under the file's time
                 row["received_at"] = newest
@@ -961,6 +964,7 @@ class Pipeline:
 
 
 _INT64_MAX = (1 << 63) - 1
+_OUT_OF_RANGE = "value out of range"  # the NetFlow decoders' count of values left out of rows
 _SPOOL_FULL = 1  # FlowBatch.add_spool stopped: the batch holds FLOWS_CHUNK samples
 _SPOOL_HAND_OVER = 2  # ... before a record for the spool reader and the per-datagram path
 

@@ -672,6 +672,10 @@ def test_template_and_exporter_state_budgets() -> None:
 
 
 def test_values_past_the_lake_columns_are_left_out_and_counted() -> None:
+    check_out_of_range_message()
+
+
+def check_out_of_range_message() -> bytes:
     """Reduced-size encoding lets an exporter send numbers the lake's columns cannot hold (an int8
     ip_version, int16 ip_protocol, int32 vlan, int64 counters and ns times). Such a value becomes
     None in its row, the rest of the record is kept, and each one is counted; nothing raises.
@@ -714,6 +718,28 @@ def test_values_past_the_lake_columns_are_left_out_and_counted() -> None:
     assert third["estimated_packets"] == 2
     # second: 8 fields (its estimated_* follow bytes and the rate, not counted again); third: 1
     assert decoder.stats.errors == {"value out of range": 8 + 1}
+    return message
+
+
+@pytest.mark.parametrize("pure", ["1", "0"])
+def test_values_past_the_lake_are_counted_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pure: str
+) -> None:
+    """The same message in a spool file, on the row and on the column-wise path: the file is
+    stored (three rows), and its summary says how many values were left out (9, as above)."""
+    from ingest import spool as sp
+    from ingest.pipeline import process_files
+
+    message = check_out_of_range_message()
+    monkeypatch.setenv("PEERPOOL_NETFLOW_PURE", pure)
+    af, raw = sp.pack_address("192.0.2.1")
+    spool = tmp_path / "20260101T0000-range-1-000001.spool"
+    received = 1_767_225_600 * 10**9
+    spool.write_bytes(sp.MAGIC + sp.encode_record(message, received, af, raw, 4739, sp.PROTO_IPFIX))
+    summary = process_files([spool], tmp_path / "lake", retention_days=100_000)
+    (file,) = summary.files
+    assert (file.status, file.flow_records, file.quarantined) == ("processed", 3, 0)
+    assert file.values_out_of_range == 9 == summary.total("values_out_of_range")
 
 
 def test_arrival_times_and_rates_past_the_lake_are_refused(tmp_path: Path) -> None:
