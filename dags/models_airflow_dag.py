@@ -36,6 +36,8 @@ def peerpool_models() -> None:
             "--lake", setting("PEERPOOL_LAKE"),
             "--config", setting("PEERPOOL_CONFIG"),
             "--warehouse", setting("PEERPOOL_WAREHOUSE"),
+            # the standing bills and the newest tender report become model sources
+            "--exports", setting("PEERPOOL_EXPORTS"),
         )  # fmt: skip
 
     @task

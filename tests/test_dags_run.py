@@ -77,6 +77,7 @@ def peerpool_settings(sim: Path, work: Path) -> dict[str, str]:
         "PEERPOOL_ASN_DB": str(sim / "asn.dat"),
         "PEERPOOL_LAKE": str(work / "lake"),
         "PEERPOOL_WAREHOUSE": str(work / "warehouse"),
+        "PEERPOOL_EXPORTS": str(work / "exports"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
@@ -170,6 +171,25 @@ def test_replay_backfill_then_models_twice_gives_identical_marts(
     second = backfill(airflow_home, settings)
     assert lake_count(lake, "port_counters", "source = 'import'") == expected
     assert second == first
+    # a bill preview in the exports folder reaches the members' bill-share mart at the next models run
+    serving = Path(settings["PEERPOOL_WAREHOUSE"]) / "serving.duckdb"
+    proc = subprocess.run(
+        [str(PEERPOOL), "bill", "--month", "2026-10", "--out", settings["PEERPOOL_EXPORTS"],
+         "--serving", str(serving), "--config", settings["PEERPOOL_CONFIG"]],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = Path(settings["PEERPOOL_EXPORTS"]) / "2026-10" / "preview" / "bill-2026-10-lines.csv"
+    with open(lines, newline="") as fh:
+        billed = {r["member_id"] for r in csv.DictReader(fh) if r["kind"] == "transit_share"}
+    assert billed, "the preview has no transit share line"
+    dags_test(airflow_home, "peerpool_models", f"{SIM_DAYS[-1]}T02:30:00+00:00", settings)
+    shares = (
+        duckdb.connect(str(serving), read_only=True)
+        .execute("select distinct member_id, document_status from main.fct_member_transit_bill_share_monthly")
+        .fetchall()
+    )
+    assert {m for m, _ in shares} == billed and {s for _, s in shares} == {"preview"}
 
 
 def test_ingest_takes_only_the_spool_files_of_its_interval(
