@@ -201,3 +201,124 @@ select traffic_date, '10.255.0.1' as exporter_address, 0 as vlan, '02:00:00:00:0
        1 as intervals_seen, cast(traffic_date as timestamptz) as first_seen_at,
        cast(traffic_date as timestamptz) as last_seen_at
 from (select distinct traffic_date from main.fct_member_traffic_daily) cross join range(0, 3) as t(i);
+
+insert into main.fct_reconciliation_hourly by name
+select time_bucket(interval '1 hour', interval_start) as hour_start, interval_date,
+       count(distinct port_id) as ports, count(*) as port_intervals,
+       count(*) filter (where is_alarm) as alarm_intervals,
+       sum(counter_in_bytes) as counter_in_bytes, sum(counter_out_bytes) as counter_out_bytes,
+       sum(sflow_in_bytes) as sflow_in_bytes, sum(sflow_out_bytes) as sflow_out_bytes,
+       sum(in_sample_count) as in_sample_count, sum(out_sample_count) as out_sample_count,
+       cast(sum(sflow_in_bytes) as double) / nullif(sum(counter_in_bytes), 0) as in_ratio,
+       cast(sum(sflow_out_bytes) as double) / nullif(sum(counter_out_bytes), 0) as out_ratio
+from main.fct_reconciliation_5min group by 1, 2;
+
+insert into main.fct_pooling_dividend_monthly by name
+with pool as (
+    select interval_start, sum(in_bytes) as in_bytes, sum(out_bytes) as out_bytes
+    from main.fct_member_transit_usage_5min group by 1
+), pool_monthly as (
+    select cast(date_trunc('month', interval_start) as date) as month, count(*) as pool_intervals,
+           greatest(quantile_disc(in_bytes, 0.95), quantile_disc(out_bytes, 0.95)) * 8.0 / 300 / 1e6 as pool_p95_mbps
+    from pool group by 1
+), members as (
+    select month, count(*) as members_counted, sum(billed_p95_bps) / 1e6 as sum_of_member_p95_mbps
+    from main.fct_member_transit_usage group by 1
+)
+select month, members_counted, pool_intervals, sum_of_member_p95_mbps, pool_p95_mbps,
+       sum_of_member_p95_mbps - pool_p95_mbps as dividend_mbps
+from members join pool_monthly using (month);
+
+insert into main.fct_exchange_traffic_daily by name
+with per_interval as (
+    select interval_start, interval_date, count(*) as members, sum(in_bytes) as in_bytes,
+           sum(out_bytes) as out_bytes, sum(in_bps) as in_bps
+    from main.fct_member_traffic_5min group by 1, 2
+), transit as (
+    select interval_date, sum(in_bytes) as in_bytes, sum(out_bytes) as out_bytes,
+           greatest(quantile_disc(in_bps, 0.95), quantile_disc(out_bps, 0.95)) as p95_bps
+    from main.fct_transit_usage_5min group by 1
+)
+select p.interval_date as traffic_date, max(p.members) as members_counted, false as is_exchange_suppressed,
+       count(*) as exchange_intervals, sum(p.in_bytes) as exchange_in_bytes,
+       sum(p.out_bytes) as exchange_out_bytes, avg(p.in_bps) as exchange_avg_bps,
+       quantile_disc(p.in_bps, 0.95) as exchange_p95_bps, max(p.in_bps) as exchange_max_bps,
+       max(p.members) as transit_members_counted, false as is_transit_suppressed,
+       any_value(t.in_bytes) as transit_in_bytes, any_value(t.out_bytes) as transit_out_bytes,
+       any_value(t.p95_bps) as transit_p95_bps
+from per_interval as p left join transit as t using (interval_date) group by p.interval_date;
+
+insert into main.fct_exchange_traffic_monthly by name
+with per_interval as (
+    select interval_start, count(*) as members, sum(in_bytes) as in_bytes, sum(out_bytes) as out_bytes,
+           sum(in_bps) as in_bps
+    from main.fct_member_traffic_5min group by 1
+), bills as (
+    select billing_month as month, sum(billed_mbps) as billed_mbps, sum(commit_mbps) as commit_mbps,
+           sum(total_cost) as total_cost
+    from main.fct_transit_bill_monthly group by 1
+), transit as (
+    select cast(date_trunc('month', interval_start) as date) as month, sum(in_bytes) as in_bytes,
+           sum(out_bytes) as out_bytes
+    from main.fct_transit_usage_5min group by 1
+)
+select m.month, m.members as members_counted, false as is_exchange_suppressed, m.in_bytes as exchange_in_bytes,
+       m.out_bytes as exchange_out_bytes, cast(m.p95 / 1e6 as decimal(18, 4)) as exchange_p95_mbps,
+       cast(m.peak / 1e6 as decimal(18, 4)) as exchange_max_mbps, m.members as transit_members_counted,
+       false as is_transit_suppressed, transit.in_bytes as transit_in_bytes, transit.out_bytes as transit_out_bytes,
+       'PLN' as currency, bills.billed_mbps as transit_billed_mbps, bills.commit_mbps as transit_commit_mbps,
+       bills.total_cost as pool_transit_cost,
+       cast(bills.total_cost / nullif(bills.billed_mbps, 0) as decimal(18, 4)) as pooled_price_per_mbps
+from (
+    select cast(date_trunc('month', interval_start) as date) as month, max(members) as members,
+           sum(in_bytes) as in_bytes, sum(out_bytes) as out_bytes, quantile_disc(in_bps, 0.95) as p95,
+           max(in_bps) as peak
+    from per_interval group by 1
+) as m left join bills using (month) left join transit using (month);
+
+insert into main.fct_member_transit_bill_share_monthly by name
+with pool as (select billing_month as month, sum(total_cost) as total from main.fct_transit_bill_monthly group by 1),
+weights as (
+    select u.member_id, u.month, u.billed_p95_mbps, sum(u.billed_p95_mbps) over (partition by u.month) as total_weight,
+           count(*) over (partition by u.month) as members_sharing
+    from main.fct_member_transit_usage as u
+)
+select w.member_id, w.month,
+       case when w.month = (select max(month) from weights) then 'preview' else 'final' end as document_status,
+       w.month <> (select max(month) from weights) as is_invoice_basis, 'proportional_p95' as allocation_method,
+       'PLN' as currency, cast(pool.total * w.billed_p95_mbps / w.total_weight as decimal(18, 4)) as transit_share,
+       w.billed_p95_mbps as own_transit_p95_mbps, cast(w.billed_p95_mbps as varchar) as allocation_weight,
+       'Mbps' as allocation_weight_unit, false as got_left_over_grosz, pool.total as pool_total,
+       cast(w.total_weight as varchar) as total_allocation_weight, w.members_sharing,
+       strftime(w.month, '%Y-%m') || '/final' as document, sha256(w.member_id || w.month) as manifest_sha256,
+       sha256(cast(w.month as varchar)) as bill_serving_sha256
+from weights as w join pool using (month);
+
+insert into main.fct_tender_scenarios by name
+select i as scenario_rank, 'scenario ' || i as scenario, 1 + i % 3 as provider_count,
+       'A ' || (1000 * i) || '; B ' || (500 * i) as commits,
+       cast(100000 + 1000 * i as decimal(18, 4)) as expected_monthly_cost,
+       cast(1200000 + 12000 * i as decimal(18, 4)) as expected_total_cost,
+       cast(1300000 + 12000 * i as decimal(18, 4)) as cost_p95_total,
+       cast(0.8 + 0.01 * i as decimal(18, 4)) as effective_price_per_mbps, 'PLN' as currency,
+       'WAW 60%; KRK 40%' as site_loads, '' as notes, date '2027-01-01' as plan_start_month,
+       12 as horizon_months, 'A' as reference_offer, 'bench' as run_id, sha256('bench') as report_sha256
+from range(1, 13) as t(i);
+
+insert into main.fct_tender_scenario_providers by name
+select s.scenario_rank, s.scenario, p.provider, cast(100 / s.provider_count as bigint) as share_percent,
+       cast(1000 * s.scenario_rank as decimal(18, 4)) as commit_mbps,
+       s.expected_monthly_cost as scenario_expected_monthly_cost, s.run_id
+from main.fct_tender_scenarios as s
+cross join (select unnest(['A', 'B', 'C']) as provider) as p;
+
+insert into main.fct_tender_commits by name
+select i as offer_rank, chr(cast(64 + i as integer)) as provider, cast(5000 * i as decimal(18, 4)) as commit_mbps,
+       cast(0.7 + 0.05 * i as decimal(18, 4)) as tier_price_per_mbps,
+       cast(1.2 as decimal(18, 4)) as burst_price_per_mbps, 12 as months,
+       cast(90000 + 5000 * i as decimal(18, 4)) as expected_monthly_cost,
+       cast(1080000 + 60000 * i as decimal(18, 4)) as expected_total_cost,
+       cast(1150000 + 60000 * i as decimal(18, 4)) as cost_p95_total, 0.05 as overage_probability,
+       0.2 as worst_month_overage_probability, cast(1000 as decimal(18, 4)) as expected_overage_cost,
+       cast(0.8 as decimal(18, 4)) as effective_price_per_mbps, 'bench' as run_id
+from range(1, 6) as t(i);
