@@ -85,19 +85,9 @@ _DAY_NS = 24 * _HOUR_NS
 
 _F = FlowSample._fields
 _I = {name: i for i, name in enumerate(_F)}
-_ENRICHED = (
-    "src_member_id",
-    "dst_member_id",
-    "src_port_id",
-    "dst_port_id",
-    "src_asn",
-    "dst_asn",
-    "source_file",
-)
+_ENRICHED = lk.FLOWS_ENRICHMENT
 _RECORD_TIMES = tuple(f.name for f in lk.FLOWS if f.type == lk.TS)
-_RECORDS_SCHEMA = pa.schema(
-    [(f.name, pa.int64() if f.type == lk.TS else f.type) for f in lk.FLOWS if f.name not in _ENRICHED]
-)
+_RECORDS_SCHEMA = lk.FLOWS_DECODED
 _SAMPLE_SEQ = itemgetter(_I["source_id_type"], _I["source_id_index"], _I["sequence_number"])
 
 

@@ -61,6 +61,13 @@ FLOWS = pa.schema(
         ("source_file", pa.string()),  # spool or pcap file the row came from
     ]
 )
+# The FLOWS columns the pipeline adds after decoding (enrichment and the source file) ...
+FLOWS_ENRICHMENT = ("src_member_id", "dst_member_id", "src_port_id", "dst_port_id", "src_asn", "dst_asn",
+                    "source_file")  # fmt: skip
+# ... and FLOWS as the decoders hand their records over: the rest, times as int64 nanoseconds.
+FLOWS_DECODED = pa.schema(
+    [(f.name, pa.int64() if f.type == TS else f.type) for f in FLOWS if f.name not in FLOWS_ENRICHMENT]
+)
 
 # Pre-aggregated member-to-member matrix, written as data arrives (the models' main input).
 MEMBER_MATRIX = pa.schema(

@@ -55,7 +55,7 @@ from ingest.netflow.layout import (
     Slot,
 )
 from ingest.netflow.templates import ExporterState, SamplerKey
-from peerpool.lake import FLOWS, TS
+from peerpool.lake import FLOWS_DECODED
 
 if TYPE_CHECKING:
     from ingest.netflow.decoder import DecoderStats
@@ -64,20 +64,9 @@ Row = dict[str, object]
 
 PURE_ENV: Final = "PEERPOOL_NETFLOW_PURE"
 
-# the columns the decoder fills (the rest of FLOWS is enrichment and the source file, added by the
-# pipeline), times as int64 ns: what ``pa.Table.from_pylist`` makes of reference rows
-_ENRICHMENT: Final = (
-    "src_member_id",
-    "dst_member_id",
-    "src_port_id",
-    "dst_port_id",
-    "src_asn",
-    "dst_asn",
-    "source_file",
-)
-RECORDS_SCHEMA: Final = pa.schema(
-    [(f.name, pa.int64() if f.type == TS else f.type) for f in FLOWS if f.name not in _ENRICHMENT]
-)
+# the columns the decoder fills (peerpool.lake.FLOWS_DECODED), times as int64 ns: what
+# ``pa.Table.from_pylist`` makes of reference rows
+RECORDS_SCHEMA: Final = FLOWS_DECODED
 
 
 def enabled() -> bool:
