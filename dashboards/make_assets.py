@@ -512,8 +512,8 @@ MEMBER_NOTE = Markdown(
     "The 95th percentile is the nearest-rank rule of your transit and port bills.\n\n"
     "Your share of the pooled transit bill is copied from your bill document, never recomputed: "
     "the nightly preview until the month is closed, then the final bill (or its latest correction). "
-    "It is the bill of the billing run before the last model build, so it can be a day behind the "
-    "traffic charts. `manifest_sha256` is the checksum of the document's `MANIFEST.json`, which "
+    "A new bill document is taken up by the next model build (started by the billing run itself). "
+    "`manifest_sha256` is the checksum of the document's `MANIFEST.json`, which "
     "lists the checksum of every file of your bill and evidence pack.\n\n"
     "If the cooperative shares its totals with members, they are on the dashboard "
     "[The exchange as a whole](/superset/dashboard/exchange/).",

@@ -6,7 +6,8 @@ Steps (each skipped when its result is already there, so a second run is quick a
 2. build the IP-to-ASN database from the simulated RIB (``peerpool asn build``);
 3. start Airflow (API server, scheduler, DAG processor) on 127.0.0.1:8080 with a generated
    admin password, and backfill the simulated month through the ``peerpool_replay`` DAG, which
-   triggers ``peerpool_models`` through its assets;
+   triggers ``peerpool_models`` through its assets, then ``peerpool_billing`` (month closes and the
+   last night's preview), whose bill documents trigger ``peerpool_models`` once more;
 4. start the collector on 127.0.0.1 (sFlow 6343, IPFIX 4739, NetFlow 2055) beside Airflow;
 5. start Superset on 127.0.0.1:8088, import the dashboards, create a role and a user per member;
 6. print the URLs and the generated credentials (also in ``VAR/credentials.json``, mode 0600).
@@ -266,6 +267,8 @@ def backfill(env: dict[str, str], first_day: str, days: int, timeout_s: float = 
     nights = [local_first + dt.timedelta(days=i) for i in range(days)]
     for night in [n for n in nights[:-1] if (n + dt.timedelta(days=1)).day == 1] + nights[-1:]:
         backfill_dag(env, "peerpool_billing", night, night, deadline, to_time="T23:59:59")
+    # the bill documents are an asset of the models: their run puts the bill shares in the marts
+    wait_for_models(env, deadline, after="peerpool_billing")
 
 
 def wait_for_dag(env: dict[str, str], dag_id: str, timeout_s: float) -> None:
@@ -278,24 +281,24 @@ def wait_for_dag(env: dict[str, str], dag_id: str, timeout_s: float) -> None:
     raise DemoError(f"Airflow did not load DAG {dag_id} within {timeout_s:.0f} s; see var/log/airflow-*.log")
 
 
-def wait_for_models(env: dict[str, str], deadline: float) -> None:
-    """Wait until the asset-triggered model runs have consumed every replay and published.
+def wait_for_models(env: dict[str, str], deadline: float, after: str = "peerpool_replay") -> None:
+    """Wait until the asset-triggered model runs have consumed every run of ``after`` and published.
 
     The scheduler creates a models run a few seconds after the last asset event, so "done" is:
-    a models run that ended after the last replay run ended succeeded, and none is queued or
+    a models run that ended after the last run of ``after`` ended succeeded, and none is queued or
     running for three polls in a row.
     """
-    say("waiting for peerpool_models (triggered by the ingest assets) to publish the serving file")
-    replays = airflow_json(env, "dags", "list-runs", "peerpool_replay")
-    last_replay = max((r.get("end_date") or "" for r in replays), default="")
+    say(f"waiting for peerpool_models (triggered by the assets of {after}) to publish the serving file")
+    upstream = airflow_json(env, "dags", "list-runs", after)
+    last_upstream = max((r.get("end_date") or "" for r in upstream), default="")
     quiet = 0
     while time.monotonic() < deadline:
         runs = airflow_json(env, "dags", "list-runs", "peerpool_models")
         busy = any(r.get("state") in ("queued", "running") for r in runs)
-        after = [r for r in runs if (r.get("end_date") or "") > last_replay]
-        if any(r.get("state") == "failed" for r in after):
+        since = [r for r in runs if (r.get("end_date") or "") > last_upstream]
+        if any(r.get("state") == "failed" for r in since):
             raise DemoError("a peerpool_models run failed: open http://127.0.0.1:8080 for its log")
-        quiet = quiet + 1 if not busy and any(r.get("state") == "success" for r in after) else 0
+        quiet = quiet + 1 if not busy and any(r.get("state") == "success" for r in since) else 0
         if quiet >= 3:
             return
         time.sleep(10)

@@ -60,3 +60,7 @@ def test_dagbag_imports_without_errors_and_sets_tags_and_retries(tmp_path: Path)
             assert task["retries"] >= 1, f"{dag_id}.{task_id} has no retries"
     assert dags["peerpool_ingest"]["tasks"]["decode_spool"]["outlets"] == ["peerpool_lake_flows"]
     assert dags["peerpool_models"]["tasks"]["build"]["outlets"] == ["peerpool_serving_marts"]
+    # new lake data and new bill documents (the bill-share mart's source) trigger the models
+    assert dags["peerpool_models"]["schedule_assets"] == [
+        "peerpool_billing_exports", "peerpool_lake_flows", "peerpool_lake_port_counters",
+    ]  # fmt: skip

@@ -10,6 +10,16 @@ import json
 import sys
 
 
+def asset_names(condition: object) -> set[str]:
+    """The asset names in a schedule's condition (assets combined with | and &, nested)."""
+    if condition is None:
+        return set()
+    children = getattr(condition, "objects", None)
+    if children is None:
+        return {str(getattr(condition, "name", condition))}
+    return set().union(*(asset_names(child) for child in children))
+
+
 def dagbag(dags_dir: str) -> dict[str, object]:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -21,6 +31,7 @@ def dagbag(dags_dir: str) -> dict[str, object]:
             "catchup": dag.catchup,
             "doc_md": bool(dag.doc_md),
             "schedule": type(dag.timetable).__name__,
+            "schedule_assets": sorted(asset_names(getattr(dag.timetable, "asset_condition", None))),
             "tasks": {
                 t.task_id: {"retries": t.retries, "outlets": [getattr(o, "name", str(o)) for o in t.outlets]}
                 for t in dag.tasks
