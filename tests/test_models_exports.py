@@ -364,10 +364,14 @@ def test_pooling_dividend_is_the_members_95ths_against_the_pools(ex: Exchange) -
         p95 = max(nearest_rank(pool["in_bytes"].to_numpy()), nearest_rank(pool["out_bytes"].to_numpy()))
         intervals, members_mbps, pool_mbps, dividend = mart[str(month)]
         assert intervals == pool.height
-        assert pool_mbps == pytest.approx(p95 * 8 / 300 / 1e6, rel=1e-12)
-        assert members_mbps == pytest.approx(float(billed[str(month)]) / 1e6, rel=1e-12)
-        assert dividend == pytest.approx(members_mbps - pool_mbps, rel=1e-9, abs=1e-9)
-        assert dividend >= -1e-9, "the pool's 95th cannot exceed the sum of the members' 95ths"
+        # Mbps to 4 places, half up (DuckDB's decimal cast), from the exact byte counts
+        exact_pool = Decimal(p95) * 8 / 300 / Decimal(10**6)
+        assert pool_mbps == half_up(exact_pool, "0.0001")
+        assert members_mbps == pytest.approx(
+            Decimal(billed[str(month)]) / Decimal(10**6), abs=Decimal("0.00005")
+        )
+        assert dividend == members_mbps - pool_mbps
+        assert dividend >= 0, "the pool's 95th cannot exceed the sum of the members' 95ths"
 
 
 def test_hourly_reconciliation_sums_the_five_minute_rows(ex: Exchange) -> None:
