@@ -194,16 +194,29 @@ def exporters_command(
 
 
 def check_reconciliation(
-    lake: Path, config_path: Path, threshold: float, window: dt.timedelta
+    lake: Path,
+    config_path: Path,
+    threshold: float,
+    window: dt.timedelta,
+    recent: dt.timedelta | None = dt.timedelta(days=1),
 ) -> list[Problem]:
-    """sFlow against counters per member port: a window drifting beyond the threshold is a problem."""
+    """sFlow against counters per member port: a window drifting beyond the threshold is a problem.
+
+    Only windows that end within ``recent`` of the newest compared window count (None: all): the
+    check guards fresh data, and an old alert (still listed by ``peerpool counters reconcile`` and
+    the operations dashboard) must not fail every later run."""
     from ingest.counters.reconcile import reconcile
 
     result = reconcile(
         lake, load_exchange(config_path), threshold=threshold, window_s=int(window.total_seconds())
     )
+    alerts = result.alerts
+    if recent is not None and result.windows.height:
+        newest = result.windows["window_end"].max()
+        assert isinstance(newest, dt.datetime)
+        alerts = alerts.filter(result.alerts["window_end"] > newest - recent)
     problems = []
-    for row in result.alerts.sort(["port_id", "window_start"]).iter_rows(named=True):
+    for row in alerts.sort(["port_id", "window_start"]).iter_rows(named=True):
         ratio = row["ratio"]
         shown = "sflow saw traffic, counters none" if ratio is None else f"sflow/counters = {ratio:.3f}"
         problems.append(
@@ -225,11 +238,19 @@ def check_reconciliation(
 @click.option("--warehouse", type=click.Path(path_type=Path), default=None, envvar="PEERPOOL_WAREHOUSE")
 @click.option("--threshold", default=0.10, show_default=True, help="allowed sFlow/counter drift")
 @click.option("--window", default="1h", show_default=True, help="reconciliation window")
+@click.option(
+    "--recent",
+    default="1d",
+    show_default=True,
+    help="only windows ending this close to the newest one count (e.g. 6h, 2d)",
+)
 def quality_command(
-    lake: Path, config_path: Path, warehouse: Path | None, threshold: float, window: str
+    lake: Path, config_path: Path, warehouse: Path | None, threshold: float, window: str, recent: str
 ) -> None:
-    """sFlow reconciles with counters; the serving file was published."""
-    problems = check_reconciliation(lake, config_path, threshold, parse_duration(window))
+    """sFlow reconciles with counters (the most recent windows); the serving file was published."""
+    problems = check_reconciliation(
+        lake, config_path, threshold, parse_duration(window), parse_duration(recent)
+    )
     if warehouse is not None and not (warehouse / "serving.duckdb").exists():
         problems.append(
             Problem("serving", str(warehouse), "no serving.duckdb: 'peerpool build' did not publish")

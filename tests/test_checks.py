@@ -57,35 +57,61 @@ def rates_row(port: str, when: dt.datetime, in_bytes: int, in_packets: int) -> d
             "is_trusted": True, "source": "snmp"}  # fmt: skip
 
 
+PORT = "ktw-sw1:et-0/0/1"  # sampling 1:16384 in the example configuration
+
+
+def hour_of_traffic(lake: Path, start: dt.datetime, ratio: float, key: str = "t") -> None:
+    """One aligned hour on PORT: counters of 3e9 bytes and 3e6 packets per interval, so
+    36e6 / 16384 = 2,197 samples are expected in the hour, above the 2,165 a ±10 % verdict needs
+    (2 x (3.29 / 0.10)^2); sFlow estimates ``ratio`` times the counter bytes."""
+    slots = [start + dt.timedelta(minutes=5 * i) for i in range(12)]
+    write(lake, "port_rates_5min", [rates_row(PORT, t, 3_000_000_000, 3_000_000) for t in slots], key)
+    write(lake, "member_matrix", [
+        {"interval_start": t, "src_port_id": PORT, "estimated_bytes": round(3e9 * ratio), "sample_count": 183}
+        for t in slots
+    ], key)  # fmt: skip
+
+
 def test_a_port_whose_sflow_is_half_again_its_counters_raises_a_reconciliation_problem(
     tmp_path: Path,
 ) -> None:
-    port = "ktw-sw1:et-0/0/1"  # sampling 1:16384 in the example configuration
-    start = dt.datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
-    slots = [start + dt.timedelta(minutes=5 * i) for i in range(12)]  # one aligned hour
-    # counters: 1e9 bytes and 1e6 packets per interval -> 12e6/16384 = 732 expected samples in the
-    # hour, more than (1.96/0.10)^2 = 385, so a 50 % drift cannot be sampling error
-    write(tmp_path, "port_rates_5min", [rates_row(port, t, 1_000_000_000, 1_000_000) for t in slots])
-    write(tmp_path, "member_matrix", [
-        {"interval_start": t, "src_port_id": port, "estimated_bytes": 1_500_000_000, "sample_count": 61}
-        for t in slots
-    ])  # fmt: skip
+    hour_of_traffic(tmp_path, dt.datetime(2026, 10, 1, 10, 0, tzinfo=UTC), 1.5)
     problems = check_reconciliation(tmp_path, EXAMPLE, 0.10, dt.timedelta(hours=1))
     assert len(problems) == 1
-    assert problems[0].subject == f"port {port} 2026-10-01 10:00Z"
+    assert problems[0].subject == f"port {PORT} 2026-10-01 10:00Z"
     assert "sflow/counters = 1.500" in problems[0].detail
 
 
 def test_a_port_within_the_threshold_passes(tmp_path: Path) -> None:
-    port = "ktw-sw1:et-0/0/1"
-    start = dt.datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
-    slots = [start + dt.timedelta(minutes=5 * i) for i in range(12)]
-    write(tmp_path, "port_rates_5min", [rates_row(port, t, 1_000_000_000, 1_000_000) for t in slots])
+    hour_of_traffic(tmp_path, dt.datetime(2026, 10, 1, 10, 0, tzinfo=UTC), 1.03)
+    assert check_reconciliation(tmp_path, EXAMPLE, 0.10, dt.timedelta(hours=1)) == []
+
+
+def test_too_few_samples_cannot_raise_a_problem(tmp_path: Path) -> None:
+    """A third of the traffic: 732 samples expected, below 2,165, so even 50 % off is not judged."""
+    slots = [dt.datetime(2026, 10, 1, 10, 0, tzinfo=UTC) + dt.timedelta(minutes=5 * i) for i in range(12)]
+    write(tmp_path, "port_rates_5min", [rates_row(PORT, t, 1_000_000_000, 1_000_000) for t in slots])
     write(tmp_path, "member_matrix", [
-        {"interval_start": t, "src_port_id": port, "estimated_bytes": 1_030_000_000, "sample_count": 61}
+        {"interval_start": t, "src_port_id": PORT, "estimated_bytes": 1_500_000_000, "sample_count": 61}
         for t in slots
     ])  # fmt: skip
     assert check_reconciliation(tmp_path, EXAMPLE, 0.10, dt.timedelta(hours=1)) == []
+
+
+def test_only_recent_windows_fail_the_check(tmp_path: Path) -> None:
+    """An alert two days before the newest window is left to the dashboards; one within the last
+    day fails the check; with ``recent=None`` both count."""
+    newest = dt.datetime(2026, 10, 3, 10, 0, tzinfo=UTC)
+    hour_of_traffic(tmp_path, newest - dt.timedelta(days=2), 1.5, "old")
+    hour_of_traffic(tmp_path, newest, 1.02, "new")
+    hour_of_traffic(tmp_path, newest - dt.timedelta(hours=3), 1.5, "recent")
+    found = check_reconciliation(tmp_path, EXAMPLE, 0.10, dt.timedelta(hours=1))
+    assert [p.subject for p in found] == [f"port {PORT} 2026-10-03 07:00Z"]
+    everything = check_reconciliation(tmp_path, EXAMPLE, 0.10, dt.timedelta(hours=1), recent=None)
+    assert [p.subject for p in everything] == [
+        f"port {PORT} 2026-10-01 10:00Z",
+        f"port {PORT} 2026-10-03 07:00Z",
+    ]
 
 
 def test_cli_exits_non_zero_and_lists_every_problem(tmp_path: Path) -> None:

@@ -1,17 +1,18 @@
 """Reconciliation of sFlow-estimated bytes against counter bytes, with hand-made numbers.
 
-Four member ports on sw1 (sampling rate 1:1,000), counters read every 300 s from
-T = 2026-10-01 00:00 UTC to T + 70 min, sFlow matrix rows for the first hour only:
+Four member ports on sw1 (sampling rate 1:250), counters read every 300 s from
+T = 2026-10-01 00:00 UTC to T + 70 min, sFlow matrix rows for the first hour only. A window needs
+2 x (3.29 / 0.10)^2 = 2,164.8 -> 2,165 samples (seen or expected) to be judged at ±10 %:
 
 port  counter in / interval        sFlow est. / interval        window verdict (1 h, ±10 %)
-p1    10,000,000 B, 100,000 pkts   10,300,000 B, 100 samples    ratio 1.03: ok
+p1    10,000,000 B, 100,000 pkts   10,300,000 B, 400 samples    ratio 1.03: ok
       (a failed read at T+30 min makes intervals 5 and 6 untrusted: both sides of them drop out,
-       10 intervals remain: 103,000,000 / 100,000,000)
-p2    10,000,000 B, 100,000 pkts    8,500,000 B, 100 samples    ratio 0.85: alert
-p3    10,000,000 B,   1,000 pkts    5,000,000 B,   1 sample     expected 1,000 / 1,000 = 1 sample
-                                                                per interval, 12 in the hour, below
-                                                                (1.96 / 0.10)^2 = 384.2 -> 385: few_samples
-p4    10,000,000 B, 100,000 pkts    nothing                     ratio 0 with 1,200 samples expected: alert
+       10 intervals remain: 103,000,000 / 100,000,000, 4,000 samples)
+p2    10,000,000 B, 100,000 pkts    8,500,000 B, 400 samples    ratio 0.85 with 4,800 samples: alert
+p3    10,000,000 B,   1,000 pkts    5,000,000 B,   4 samples    expected 1,000 / 250 = 4 samples
+                                                                per interval, 48 in the hour, below
+                                                                2,165: few_samples
+p4    10,000,000 B, 100,000 pkts    nothing                     ratio 0 with 4,800 samples expected: alert
 
 Counters of 01:00-01:10 have no matrix rows (the matrix ends at 00:55): not compared.
 """
@@ -36,7 +37,7 @@ from peerpool.lake import MEMBER_MATRIX, write_part
 
 T = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 PACKETS = {"p1": 100_000, "p2": 100_000, "p3": 1_000, "p4": 100_000}
-SFLOW = {"p1": (10_300_000, 100), "p2": (8_500_000, 100), "p3": (5_000_000, 1)}
+SFLOW = {"p1": (10_300_000, 400), "p2": (8_500_000, 400), "p3": (5_000_000, 4)}
 
 
 def exchange() -> Exchange:
@@ -49,7 +50,7 @@ def exchange() -> Exchange:
                 "S",
                 "192.0.2.1",
                 SnmpSettings(community_env="UNUSED", profile="default"),
-                sampling_rate=1000,
+                sampling_rate=250,
             ),
         ),
         members=(Member("AS64500", 64500, "M", "M Sp. z o.o.", dt.date(2024, 1, 1)),),
@@ -123,9 +124,9 @@ def build_lake(lake: Path) -> None:
 
 
 def test_min_samples_is_the_sampling_error_bound() -> None:
-    # 1.96 / sqrt(n) <= 0.10  <=>  n >= 384.16
-    assert min_samples(0.10) == 385
-    assert min_samples(0.05) == 1537  # (1.96 / 0.05)^2 = 1536.64
+    # 3.29 * sqrt(2 / n) <= 0.10  <=>  n >= 2 * 32.9^2 = 2164.82
+    assert min_samples(0.10) == 2165
+    assert min_samples(0.05) == 8660  # 2 * 65.8^2 = 8659.28
 
 
 def test_windows_ratios_and_alerts(tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ def test_windows_ratios_and_alerts(tmp_path: Path) -> None:
         100_000_000,
         "ok",
     )
-    assert p1["ratio"] == pytest.approx(1.03) and p1["samples"] == 1000
+    assert p1["ratio"] == pytest.approx(1.03) and p1["samples"] == 4000
     assert (p2["intervals"], p2["sflow_bytes"], p2["counter_bytes"], p2["status"]) == (
         12,
         102_000_000,
@@ -148,10 +149,10 @@ def test_windows_ratios_and_alerts(tmp_path: Path) -> None:
         "alert",
     )
     assert p2["ratio"] == pytest.approx(0.85) and p2["drift"] == pytest.approx(-0.15)
-    assert p2["sampling_error_95"] == pytest.approx(1.96 / (1200**0.5))
-    assert (p3["status"], p3["expected_samples"], p3["samples"]) == ("few_samples", 12.0, 12)
+    assert p2["sampling_error_95"] == pytest.approx(1.96 * (2 / 4800) ** 0.5)
+    assert (p3["status"], p3["expected_samples"], p3["samples"]) == ("few_samples", 48.0, 48)
     assert p3["ratio"] == pytest.approx(0.5)
-    assert (p4["status"], p4["sflow_bytes"], p4["samples"], p4["expected_samples"]) == ("alert", 0, 0, 1200.0)
+    assert (p4["status"], p4["sflow_bytes"], p4["samples"], p4["expected_samples"]) == ("alert", 0, 0, 4800.0)
     assert p4["ratio"] == 0.0
     assert sorted(result.alerts["port_id"].to_list()) == ["sw1:p2", "sw1:p4"]
     assert all(
@@ -161,7 +162,7 @@ def test_windows_ratios_and_alerts(tmp_path: Path) -> None:
     # sFlow bytes but no counter bytes, and no ratio
     per = {(r["port_id"], r["interval_start"]): r for r in result.intervals.to_dicts()}
     first = per[("sw1:p1", T)]
-    assert (first["sflow_bytes"], first["counter_bytes"], first["samples"]) == (10_300_000, 10_000_000, 100)
+    assert (first["sflow_bytes"], first["counter_bytes"], first["samples"]) == (10_300_000, 10_000_000, 400)
     assert first["ratio"] == pytest.approx(1.03)
     fifth = per[("sw1:p1", T + dt.timedelta(minutes=25))]
     assert fifth["counter_bytes"] is None and fifth["ratio"] is None and fifth["sflow_bytes"] == 10_300_000

@@ -10,9 +10,9 @@ is trusted, and the window is:
 * ``idle``: neither side saw traffic;
 * ``alert``: the counter saw nothing and sFlow did, or ``|ratio - 1| > threshold`` with
   enough samples (a wrong sampling rate, lost samples, egress sampling, a wrong port map);
-* ``few_samples``: fewer samples than ``(1.96 / threshold)^2`` were expected (from the
-  counter's packets and the switch's sampling rate) and seen: at 95 % confidence the
-  sampling error alone could exceed the threshold, so the window cannot tell;
+* ``few_samples``: fewer samples than :func:`min_samples` were expected (from the counter's
+  packets and the switch's sampling rate) and seen: the sampling error alone could then exceed
+  the threshold, so the window cannot tell;
 * ``ok`` otherwise.
 
 Only intervals covered by the stored matrix (between its first and last interval) are
@@ -48,9 +48,20 @@ class Reconciliation:
         return self.windows.filter(pl.col("status") == "alert")
 
 
+# The relative standard error of a byte count estimated from n sampled frames is
+# sqrt((1 + cv^2) / n), cv the coefficient of variation of the frame lengths (domain.md). Internet
+# frame sizes (many ~64-byte acks, many ~1,500-byte segments) have cv close to 1, hence the factor 2.
+BYTES_VARIANCE_FACTOR = 2.0
+# An alert must be rare on sampling noise alone: a month of hourly windows is ~720 per port, and the
+# check fails the models run on any alert, so a window is judged at 99.9 % (two-sided z = 3.29),
+# not 95 % (1.96 gave one false alarm in a 30-member demo month).
+Z_ALERT = 3.29
+
+
 def min_samples(threshold: float) -> int:
-    """Samples needed so that the 95 % sampling error, 1.96 / sqrt(n), is within the threshold."""
-    return math.ceil((1.96 / threshold) ** 2)
+    """Samples needed so that the byte estimate's sampling error at 99.9 %,
+    Z_ALERT * sqrt(BYTES_VARIANCE_FACTOR / n), is within the threshold."""
+    return math.ceil(BYTES_VARIANCE_FACTOR * (Z_ALERT / threshold) ** 2)
 
 
 def _empty_windows() -> pl.DataFrame:
@@ -174,7 +185,7 @@ def reconcile(
         .with_columns(
             drift=drift,
             sampling_error_95=pl.when(pl.col("samples") > 0).then(
-                1.96 / pl.col("samples").cast(pl.Float64).sqrt()
+                1.96 * (BYTES_VARIANCE_FACTOR / pl.col("samples").cast(pl.Float64)).sqrt()
             ),
             status=status,
             window_start=pl.col("_w").cast(pl.Datetime("us", "UTC")),
