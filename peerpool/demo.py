@@ -291,14 +291,25 @@ def wait_for_models(env: dict[str, str], deadline: float, after: str = "peerpool
     say(f"waiting for peerpool_models (triggered by the assets of {after}) to publish the serving file")
     upstream = airflow_json(env, "dags", "list-runs", after)
     last_upstream = max((r.get("end_date") or "" for r in upstream), default="")
-    quiet = 0
+    airflow = str(VENVS / "airflow" / "bin" / "airflow")
+    quiet, retried = 0, False
     while time.monotonic() < deadline:
         runs = airflow_json(env, "dags", "list-runs", "peerpool_models")
         busy = any(r.get("state") in ("queued", "running") for r in runs)
-        since = [r for r in runs if (r.get("end_date") or "") > last_upstream]
-        if any(r.get("state") == "failed" for r in since):
-            raise DemoError("a peerpool_models run failed: open http://127.0.0.1:8080 for its log")
-        quiet = quiet + 1 if not busy and any(r.get("state") == "success" for r in since) else 0
+        since = sorted((r for r in runs if (r.get("end_date") or "") > last_upstream),
+                       key=lambda r: str(r.get("end_date")))  # fmt: skip
+        # the newest finished run decides: a failure that a later run (a retry, a rerun of the
+        # demo) made good does not count
+        if not busy and since and since[-1].get("state") == "failed":
+            if retried:
+                raise DemoError("a peerpool_models run failed: open http://127.0.0.1:8080 for its log")
+            # once: a failure left by an earlier run of the demo (the data may be fixed since)
+            say("the newest peerpool_models run failed; triggering it once more")
+            run([airflow, "dags", "trigger", "peerpool_models"], "airflow dags trigger", env, attempts=5)
+            retried = True
+            time.sleep(10)
+            continue
+        quiet = quiet + 1 if not busy and since and since[-1].get("state") == "success" else 0
         if quiet >= 3:
             return
         time.sleep(10)
