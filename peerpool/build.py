@@ -28,11 +28,12 @@ from typing import Any
 import click
 import duckdb
 
-from peerpool import export_sources, reference, settings
+from peerpool import export_sources, lake_changes, reference, settings
 from peerpool.errors import PeerpoolError
 
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 HYGIENE_MODULE = "ingest.counters.hygiene"
+LOOKBACK_DAYS = 1  # dbt_project.yml's var lookback_days (a test keeps them equal)
 
 Echo = Callable[[str], None]
 
@@ -230,8 +231,16 @@ def run_build(
         except ValueError as exc:
             raise BuildError(f"--since {since!r} is not a date; write it as YYYY-MM-DD") from exc
     started = time.monotonic()
+    lake_read_ns = time.time_ns()  # before anything reads the lake: later writes count next time
     cfg.warehouse.mkdir(parents=True, exist_ok=True)
     cfg.lake.mkdir(parents=True, exist_ok=True)
+    if not since and not full_refresh and not select:
+        earlier = lake_changes.recompute_since(
+            cfg.lake, lake_changes.read_state(cfg.warehouse), LOOKBACK_DAYS
+        )
+        if earlier is not None:
+            since = earlier.isoformat()
+            echo(f"      lake days older than the last build's changed: recomputing from {since}")
 
     echo(f"[1/4] reference tables from {cfg.config}")
     exchange = load_exchange(cfg.config)
@@ -267,6 +276,10 @@ def run_build(
 
     echo(f"[4/4] publish {cfg.serving_db}")
     serving = publish(cfg.build_db, cfg.serving_db)
+    if not select:  # a partial build leaves the changes for the next whole one to find
+        lake_changes.write_state(
+            cfg.warehouse, lake_changes.BuildState(lake_read_ns, lake_changes.newest_day(cfg.lake))
+        )
     seconds = time.monotonic() - started
     echo(f"done in {seconds:.1f} s")
     return BuildResult(rows, hygiene, outcome, serving, seconds)

@@ -32,8 +32,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from peerpool import lake, settings
-from peerpool.build import BuildError, run_build
+from peerpool import lake, lake_changes, settings
+from peerpool.build import LOOKBACK_DAYS, BuildError, run_build
 
 T0 = dt.datetime(2026, 3, 28, tzinfo=dt.UTC)
 N = 576  # two UTC days of 5-minute intervals
@@ -837,6 +837,74 @@ def test_rebuild_is_idempotent_and_late_data_replaces_its_day(tmp_path: Path) ->
     assert len(incremental["fct_member_traffic_5min"]) == len(
         first["fct_member_traffic_5min"]
     )  # no duplicates
+
+
+def test_older_days_arriving_after_newer_ones_are_built_without_since(tmp_path: Path) -> None:
+    """The newest day lands first (a scheduled run before a backfill), the two older days after it:
+    the second build finds them by the partitions changed since the first (no --since given) and
+    ends equal to a full build of the whole lake. The models' own rule alone would start at the
+    newest day held minus one day, leaving the oldest day out."""
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    write_fixture(whole)
+    late = tmp_path / "late"
+    late.mkdir()
+    shutil.copy(whole / "exchange.toml", late / "exchange.toml")
+    partitions = sorted((whole / "lake").glob("*/date=*"))
+    days = sorted({p.name for p in partitions})
+    assert len(days) == 3, days  # the fixture spans three UTC days
+    newest = [p for p in partitions if p.name == days[-1]]
+    for p in newest:
+        shutil.copytree(p, late / "lake" / p.parent.name / p.name)
+    build(late)
+    state = lake_changes.read_state(late / "warehouse")
+    assert state is not None and state.newest_day == dt.date.fromisoformat(days[-1].removeprefix("date="))
+    for p in partitions:
+        if p not in newest:
+            target = late / "lake" / p.parent.name / p.name
+            shutil.copytree(p, target)
+            os.utime(target)  # copytree keeps the source's times; these partitions arrive now
+    first_day = dt.date.fromisoformat(days[0].removeprefix("date="))
+    assert lake_changes.recompute_since(late / "lake", state, 1) == first_day - dt.timedelta(days=1)
+    build(late)
+    build(whole)
+    assert snapshot(serving(late)) == snapshot(serving(whole))
+    # and nothing changed since: the next build has nothing older to recompute
+    assert lake_changes.recompute_since(late / "lake", lake_changes.read_state(late / "warehouse"), 1) is None
+
+
+def test_lake_change_detection_by_partition_directory_times(tmp_path: Path) -> None:
+    """Hand-set directory times: a part renamed into an hour partition changes its directory's
+    time, not the day's; derived tables and unparseable names are not looked at."""
+    lake = tmp_path / "lake"
+    dirs = {
+        "member_matrix/date=2026-03-01": 100,
+        "flows/date=2026-03-02": 100,
+        "flows/date=2026-03-02/hour=07": 500,  # changed after 300
+        "port_rates_5min/date=2026-02-01": 900,  # derived: ignored
+        "port_counters/date=bogus": 900,  # not a partition: ignored
+        "port_counters/date=2026-03-05": 400,  # changed after 300
+    }
+    for name in dirs:
+        (lake / name).mkdir(parents=True)
+    for name, seconds in sorted(dirs.items(), key=lambda kv: -len(kv[0])):  # children first
+        os.utime(lake / name, ns=(seconds * 10**9, seconds * 10**9))
+    assert lake_changes.newest_day(lake) == dt.date(2026, 3, 5)
+    assert lake_changes.oldest_changed_day(lake, 300 * 10**9) == dt.date(2026, 3, 2)
+    assert lake_changes.oldest_changed_day(lake, 600 * 10**9) is None
+    state = lake_changes.BuildState(300 * 10**9, dt.date(2026, 3, 5))
+    assert lake_changes.recompute_since(lake, state, 1) == dt.date(2026, 3, 1)
+    # a change within the days the models recompute anyway (newest day minus lookback) adds nothing
+    assert (
+        lake_changes.recompute_since(lake, lake_changes.BuildState(300 * 10**9, dt.date(2026, 3, 3)), 1)
+        is None
+    )
+    assert lake_changes.recompute_since(lake, None, 1) is None
+
+
+def test_lookback_matches_the_dbt_project() -> None:
+    project = (Path(__file__).resolve().parents[1] / "dbt" / "dbt_project.yml").read_text()
+    assert f"lookback_days: {LOOKBACK_DAYS}\n" in project
 
 
 def test_empty_lake_builds_empty_marts(tmp_path: Path) -> None:
