@@ -171,10 +171,8 @@ def start_airflow(var: Path, env: dict[str, str]) -> str:
         ),
         timeout_s=180,
     )
-    services.start(
-        var, services.Service("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], env)
-    )
-    services.start(var, services.Service("airflow-dag-processor", [airflow, "dag-processor"], env))
+    for daemon in airflow_daemons(env):
+        services.start(var, daemon)
     passwords = home / "passwords.json"
     for _ in range(60):
         if passwords.exists():
@@ -182,6 +180,25 @@ def start_airflow(var: Path, env: dict[str, str]) -> str:
         time.sleep(1)
     data = json.loads(passwords.read_text()) if passwords.exists() else {}
     return str(data.get("admin", "(see " + str(passwords) + ")"))
+
+
+def airflow_daemons(env: dict[str, str]) -> tuple[services.Service, ...]:
+    airflow = str(VENVS / "airflow" / "bin" / "airflow")
+    return (
+        services.Service("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], env),
+        services.Service("airflow-dag-processor", [airflow, "dag-processor"], env),
+    )
+
+
+def keep_airflow_up(env: dict[str, str]) -> None:
+    """Start the scheduler or DAG processor again if it stopped. Airflow's scheduler on SQLite can
+    exit on an internal race (an IntegrityError while a backfill creates its task instances, seen
+    once in a full-size demo); its state is in the database, so a new one takes the runs up."""
+    var = Path(env["AIRFLOW_HOME"]).parent
+    for daemon in airflow_daemons(env):
+        _, started = services.start(var, daemon)
+        if started:
+            say(f"{daemon.name} had stopped (see {var / 'log' / daemon.name}.log); started it again")
 
 
 def airflow_json(env: dict[str, str], *args: str) -> Any:
@@ -233,6 +250,7 @@ def backfill_dag(
     with click.progressbar(length=len(days), label=f"{dag_id} runs", file=sys.stderr) as bar:
         finished = 0
         while time.monotonic() < deadline:
+            keep_airflow_up(env)
             now = successes()
             bar.update(now - finished)
             finished = now
@@ -294,6 +312,7 @@ def wait_for_models(env: dict[str, str], deadline: float, after: str = "peerpool
     airflow = str(VENVS / "airflow" / "bin" / "airflow")
     quiet, retried = 0, False
     while time.monotonic() < deadline:
+        keep_airflow_up(env)
         runs = airflow_json(env, "dags", "list-runs", "peerpool_models")
         busy = any(r.get("state") in ("queued", "running") for r in runs)
         since = sorted((r for r in runs if (r.get("end_date") or "") > last_upstream),
