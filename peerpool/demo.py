@@ -242,11 +242,18 @@ def backfill_dag(
         say(f"{dag_id}: the {len(days)} run(s) over {first} .. {last} already succeeded")
         return
     say(f"backfilling {dag_id} over {first} .. {last} ({len(days)} run(s))")
-    run(
-        [airflow, "backfill", "create", "--dag-id", dag_id, "--from-date", first.isoformat(),
-         "--to-date", last.isoformat() + to_time, "--max-active-runs", "1", "--reprocess-behavior", "none"],
-        f"airflow backfill create {dag_id}", env, attempts=5,
-    )  # fmt: skip
+    try:
+        run(
+            [airflow, "backfill", "create", "--dag-id", dag_id, "--from-date", first.isoformat(),
+             "--to-date", last.isoformat() + to_time, "--max-active-runs", "1",
+             "--reprocess-behavior", "none"],
+            f"airflow backfill create {dag_id}", env, attempts=5,
+        )  # fmt: skip
+    except DemoError as exc:
+        if "AlreadyRunningBackfill" not in str(exc):
+            raise
+        # an earlier run of the demo was stopped while its backfill went on: wait for that one
+        say(f"a backfill of {dag_id} is already running (an earlier demo run); waiting for it")
     with click.progressbar(length=len(days), label=f"{dag_id} runs", file=sys.stderr) as bar:
         finished = 0
         while time.monotonic() < deadline:
