@@ -629,11 +629,14 @@ class Pipeline:
 
     # --- decoding -------------------------------------------------------------------------
 
-    def _quarantine(self, work: _FileWork, d: Datagram, protocol: str, error: DecodeError) -> None:
+    def _quarantine(
+        self, work: _FileWork, d: Datagram, protocol: str, error: DecodeError, *, timed: bool = True
+    ) -> None:
+        """``timed=False``: file the row under the file's newest arrival (set in ``process``)."""
         where = f"spool record at byte {d.file_offset}: " if d.file_offset >= 0 else ""
         work.quarantine.append(
             {
-                "received_at": d.received_ns,
+                "received_at": d.received_ns if timed else None,
                 "flow_protocol": protocol,
                 "exporter_address": d.source_ip,
                 "reason": where + str(error),
@@ -653,8 +656,7 @@ class Pipeline:
             offset=0,
         )
         protocol = {sp.PROTO_SFLOW5: "sflow5", sp.PROTO_IPFIX: "ipfix", sp.PROTO_NETFLOW9: "netflow9"}
-        self._quarantine(work, d, protocol.get(d.protocol, "unknown"), error)
-        work.quarantine[-1]["received_at"] = None
+        self._quarantine(work, d, protocol.get(d.protocol, "unknown"), error, timed=False)
 
     def _sflow(self, work: _FileWork, d: Datagram) -> None:
         s = work.summary

@@ -64,13 +64,10 @@ def newest_day(lake: Path) -> dt.date | None:
 
 def oldest_changed_day(lake: Path, since_ns: int) -> dt.date | None:
     """The oldest raw partition day changed after ``since_ns`` (None: nothing changed)."""
-    oldest: dt.date | None = None
     for day, directory in sorted(_days(lake)):
-        if oldest is not None and day >= oldest:
-            continue
         if _changed_after(directory, since_ns):
-            oldest = day
-    return oldest
+            return day
+    return None
 
 
 def recompute_since(lake: Path, state: BuildState | None, lookback_days: int) -> dt.date | None:
